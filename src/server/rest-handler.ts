@@ -1,0 +1,172 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { create, fromJson, toJson, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { CallContext } from "../service/token-service.js";
+import { restError } from "./error-body.js";
+import { matchRoute, type RestRoute } from "./rest-routes.js";
+
+/** The part of a Node HTTP/1 or HTTP/2 request this handler reads. */
+interface Request {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "end", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  removeAllListeners(event: "data"): unknown;
+  resume(): unknown;
+}
+
+/** The part of a Node HTTP/1 or HTTP/2 response this handler writes. */
+interface Response {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(body: string): unknown;
+  destroy(): unknown;
+}
+
+/** A unary handler as REST calls it: the same function Connect calls. */
+export type RestImpl = (request: unknown, ctx: CallContext) => Promise<unknown>;
+
+/** Options for {@link createRestHandler}. */
+export interface RestHandlerOptions {
+  routes: readonly RestRoute[];
+  /** Handlers by the RPC's local name (`info`, `blacklist`...). */
+  impls: Readonly<Record<string, RestImpl>>;
+  /** Larger request bodies are refused before they are parsed. */
+  readMaxBytes: number;
+  /** Logs failures that are our fault (never token material). */
+  onInternalError: (err: unknown) => void;
+}
+
+/**
+ * Serves the REST routes: binds path variables, query parameters and the JSON
+ * body to the request message, calls the RPC's handler, and answers with the
+ * response message in JSON using proto field names (`decoded_token`), as the
+ * original service did. Every failure is a JSON error with a 4xx/5xx status,
+ * never a crash.
+ */
+export function createRestHandler(options: RestHandlerOptions): (req: Request, res: Response) => void {
+  return (req, res) => {
+    serve(options, req, res).catch((err: unknown) => {
+      options.onInternalError(err);
+      if (!res.headersSent) send(res, restError(err).status, restError(err).body);
+      else res.destroy();
+    });
+  };
+}
+
+async function serve(options: RestHandlerOptions, req: Request, res: Response): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const httpMethod = req.method ?? "GET";
+  const match = matchRoute(options.routes, httpMethod, url.pathname);
+  if (match.kind === "not-found") {
+    req.resume();
+    return sendError(res, new ConnectError(`No route for ${httpMethod} ${url.pathname}`, Code.NotFound));
+  }
+  if (match.kind === "method-not-allowed") {
+    req.resume();
+    const error = restError(new ConnectError(
+      `${url.pathname} does not accept ${httpMethod}; use ${match.allow.join(" or ")}`,
+      Code.Unimplemented,
+    ));
+    return send(res, 405, error.body, { allow: match.allow.join(", ") });
+  }
+  const { route, pathParams } = match;
+  try {
+    const body = await readBody(req, options.readMaxBytes);
+    const request = bindRequest(route, body, url.searchParams, pathParams);
+    const impl = options.impls[route.method.localName];
+    if (impl === undefined) throw new ConnectError(`${route.method.name} is not implemented`, Code.Unimplemented);
+    const ctx: CallContext = { requestHeader: { get: (name) => header(req, name) } };
+    const response = create(route.method.output, (await impl(request, ctx)) as Record<string, unknown>);
+    send(res, 200, toJson(route.method.output, response, { useProtoFieldName: true, alwaysEmitImplicit: true }));
+  } catch (err) {
+    if (!(err instanceof ConnectError)) throw err;
+    sendError(res, err);
+  }
+}
+
+function header(req: Request, name: string): string | null {
+  const value = req.headers[name];
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function bindRequest(
+  route: RestRoute,
+  body: string,
+  query: URLSearchParams,
+  pathParams: Record<string, string>,
+): unknown {
+  const schema: DescMessage = route.method.input;
+  let json: JsonObject = {};
+  if (route.body === "*") {
+    json = parseJsonObject(body);
+  } else {
+    if (route.body !== "") json[route.body] = body.trim() === "" ? null : parseJson(body);
+    // Query parameters bind to fields the body does not cover; others are ignored.
+    for (const field of schema.fields) {
+      const values = query.getAll(field.name).concat(field.jsonName !== field.name ? query.getAll(field.jsonName) : []);
+      if (values.length === 0 || field.name === route.body) continue;
+      json[field.name] = field.fieldKind === "list" ? values : values[values.length - 1]!;
+    }
+  }
+  Object.assign(json, pathParams);
+  try {
+    return fromJson(schema, json);
+  } catch (err) {
+    throw new ConnectError(`Request does not match ${schema.typeName}: ${(err as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+function parseJsonObject(body: string): JsonObject {
+  if (body.trim() === "") return {};
+  const value = parseJson(body);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConnectError("Request body must be a JSON object", Code.InvalidArgument);
+  }
+  return value;
+}
+
+function parseJson(body: string): JsonValue {
+  try {
+    return JSON.parse(body) as JsonValue;
+  } catch {
+    throw new ConnectError("Request body must be JSON", Code.InvalidArgument);
+  }
+}
+
+function readBody(req: Request, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new ConnectError(`Request body is larger than ${maxBytes} bytes`, Code.InvalidArgument));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function sendError(res: Response, err: ConnectError): void {
+  const { status, body } = restError(err);
+  send(res, status, body);
+}
+
+function send(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(payload),
+  });
+  res.end(payload);
+}

@@ -1,0 +1,104 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { AddressInfo } from "node:net";
+
+/** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+type Handler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/** Options for {@link createSinglePortServer}. */
+export interface SinglePortOptions {
+  handler: Handler;
+  /** A connection that sends nothing for this long is dropped before it is routed. */
+  sniffTimeoutMs?: number;
+}
+
+/** HTTP/1.1 and h2c on one cleartext port. */
+export interface SinglePortServer {
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Stops accepting, sends GOAWAY to HTTP/2 sessions and closes idle HTTP/1
+   * connections, lets in-flight requests finish, and destroys whatever is
+   * still open after `deadlineMs`.
+   */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+/**
+ * One port for HTTP/1.1 and HTTP/2 cleartext. Node's `allowHTTP1` only works
+ * with TLS (ALPN), so a `net.Server` reads the first bytes of each connection,
+ * compares them with the HTTP/2 client preface, puts them back and hands the
+ * socket to the matching server with `emit("connection")`.
+ */
+export function createSinglePortServer(options: SinglePortOptions): SinglePortServer {
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let closing = false;
+
+  const h1 = http.createServer((req, res) => {
+    if (closing) res.setHeader("connection", "close");
+    options.handler(req, res);
+  });
+  h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
+  const h2 = http2.createServer({}, options.handler);
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (closing) session.close();
+  });
+
+  const route = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(options.sniffTimeoutMs ?? 10_000, () => socket.destroy());
+    let received: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      const n = Math.min(received.length, HTTP2_PREFACE.length);
+      const http2Prefix = received.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+      if (http2Prefix && n < HTTP2_PREFACE.length) return; // wait for the rest of the preface
+      socket.removeListener("data", onData);
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(received);
+      if (http2Prefix) {
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  };
+  const listener = net.createServer(route);
+
+  return {
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        listener.once("error", reject);
+        listener.listen(port, host, () => {
+          listener.removeListener("error", reject);
+          resolve(listener.address() as AddressInfo);
+        });
+      });
+    },
+    async close(deadlineMs = 10_000) {
+      closing = true;
+      const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
+      for (const session of sessions) session.close();
+      const deadline = Date.now() + deadlineMs;
+      while (sockets.size > 0 && Date.now() < deadline) {
+        h1.closeIdleConnections();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (const socket of sockets) socket.destroy();
+      await stopped;
+    },
+  };
+}

@@ -1,0 +1,9 @@
+import type { Config } from "../config.js";
+import { openRedisStore } from "./redis-store.js";
+import type { RevocationStore } from "./revocation-store.js";
+import { openSqliteStore } from "./sqlite-store.js";
+
+/** Opens the store the configuration names: Redis when REDIS_URL is set, else SQLite. */
+export async function openStore(config: Config["store"]): Promise<RevocationStore> {
+  return config.kind === "redis" ? openRedisStore(config) : openSqliteStore(config);
+}
