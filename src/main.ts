@@ -3,10 +3,7 @@
  * Stops gracefully on SIGTERM/SIGINT.
  */
 import { ConfigError, DEFAULT_JWT_SECRET, loadConfig, type Config } from "./config.js";
-import { createVerifier } from "./jwt/verifier.js";
-import { createServer } from "./server/create-server.js";
-import { createTokenService } from "./service/token-service.js";
-import { openStore } from "./store/open-store.js";
+import { startApp } from "./app.js";
 import { StoreUnavailable } from "./store/revocation-store.js";
 
 function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown> = {}): void {
@@ -25,24 +22,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const store = await openStore(config.store).catch((err: unknown) => {
+  const app = await startApp(config, {
+    onInternalError: (err) => log("error", "internal error", { error: String(err) }),
+  }).catch((err: unknown) => {
     if (err instanceof StoreUnavailable) {
       log("error", `cannot open the revocation store: ${err.message}`);
       process.exit(1);
     }
     throw err;
   });
-  const handlers = createTokenService({
-    verifier: createVerifier(config.jwt),
-    store,
-    adminKey: config.adminKey,
-    maxTokenBytes: config.jwt.maxTokenBytes,
-  });
-  const server = createServer({
-    handlers,
-    onInternalError: (err) => log("error", "internal error", { error: String(err) }),
-  });
-  const address = await server.listen(config.port, config.host);
+  const address = app.address;
   log("info", "token-blacklist listening", {
     port: address.port,
     store: config.store.kind === "redis" ? "redis" : `sqlite:${config.store.path}`,
@@ -59,8 +48,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log("info", "shutting down", { signal });
-    await server.close();
-    await store.close();
+    await app.close();
     log("info", "stopped");
     process.exit(0);
   };

@@ -19,9 +19,9 @@ export interface SqliteStoreOptions {
  * Several processes may share the file (busy_timeout).
  */
 export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
-  if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
   let db: Database.Database;
   try {
+    if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
     db = new Database(options.path, { timeout: options.timeoutMs });
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
