@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import { encodeGrpcMessagesMinimally } from "./grpc-message.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -45,7 +46,10 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     options.handler(req, res);
   });
   h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
-  const h2 = http2.createServer({}, options.handler);
+  const h2 = http2.createServer({}, (req, res) => {
+    encodeGrpcMessagesMinimally(req, res);
+    options.handler(req, res);
+  });
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));

@@ -1,0 +1,193 @@
+import * as http2 from "node:http2";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
+
+/** What every client reports, whatever the protocol: a body, or a code and message. */
+export type Outcome =
+  | { ok: true; status: number; body: Record<string, unknown> }
+  | { ok: false; status: number; code: string; message: string; body?: unknown };
+
+/** Headers to send: `authorization` and `x-admin-key` are the ones that matter. */
+export type CallHeaders = Record<string, string>;
+
+/** One way of calling the three RPCs. */
+export interface TokenClient {
+  name: string;
+  info(headers: CallHeaders): Promise<Outcome>;
+  blacklist(headers: CallHeaders): Promise<Outcome>;
+  unblacklist(headers: CallHeaders): Promise<Outcome>;
+  close(): void;
+}
+
+/** `Authorization: Bearer <token>` as a header object. */
+export const bearer = (token: string, extra: CallHeaders = {}): CallHeaders => ({
+  authorization: `Bearer ${token}`,
+  ...extra,
+});
+
+/** The original REST routes over HTTP/1.1 with fetch. */
+export function restHttp1Client(baseUrl: string): TokenClient {
+  const call = async (method: string, path: string, headers: CallHeaders): Promise<Outcome> => {
+    const res = await fetch(baseUrl + path, { method, headers });
+    return restOutcome(res.status, await res.text());
+  };
+  return {
+    name: "REST HTTP/1.1",
+    info: (h) => call("GET", "/info", h),
+    blacklist: (h) => call("POST", "/blacklist", h),
+    unblacklist: (h) => call("DELETE", "/blacklist", h),
+    close: () => {},
+  };
+}
+
+/** The REST routes over h2c (prior knowledge), with Node's http2 client. */
+export function restHttp2Client(baseUrl: string): TokenClient {
+  const session = http2.connect(baseUrl);
+  session.on("error", () => {});
+  const call = (method: string, path: string, headers: CallHeaders) =>
+    new Promise<Outcome>((resolve, reject) => {
+      const stream = session.request({ ":method": method, ":path": path, ...headers });
+      let status = 0;
+      let text = "";
+      stream.on("response", (h) => (status = Number(h[":status"])));
+      stream.setEncoding("utf8");
+      stream.on("data", (d: string) => (text += d));
+      stream.on("end", () => resolve(restOutcome(status, text)));
+      stream.on("error", reject);
+      stream.end();
+    });
+  return {
+    name: "REST h2c",
+    info: (h) => call("GET", "/info", h),
+    blacklist: (h) => call("POST", "/blacklist", h),
+    unblacklist: (h) => call("DELETE", "/blacklist", h),
+    close: () => session.close(),
+  };
+}
+
+function restOutcome(status: number, text: string): Outcome {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { ok: false, status, code: "not-json", message: text };
+  }
+  if (status === 200) return { ok: true, status, body };
+  return { ok: false, status, code: String(body.code), message: String(body.info), body };
+}
+
+/** A generated Connect client over any Connect transport. */
+export function connectClient(name: string, transport: Transport): TokenClient {
+  const client = createClient(TokenService, transport);
+  const call = async (run: () => Promise<object>): Promise<Outcome> => {
+    try {
+      return { ok: true, status: 200, body: { ...(await run()) } };
+    } catch (err) {
+      const e = ConnectError.from(err);
+      return { ok: false, status: 0, code: codeToString(e.code), message: e.rawMessage };
+    }
+  };
+  return {
+    name,
+    info: (h) => call(() => client.info({}, { headers: h })),
+    blacklist: (h) => call(() => client.blacklist({}, { headers: h })),
+    unblacklist: (h) => call(() => client.unblacklist({}, { headers: h })),
+    close: () => {},
+  };
+}
+
+/** Connect protocol, JSON, HTTP/1.1: what `curl -d '{}'` speaks. */
+export const connectJsonClient = (baseUrl: string) =>
+  connectClient("Connect JSON HTTP/1.1", createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+
+/** Connect protocol, binary, h2c. */
+export const connectBinaryH2Client = (baseUrl: string) =>
+  connectClient("Connect binary h2c", createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }));
+
+/** gRPC-Web, binary, HTTP/1.1: what a browser speaks through a page. */
+export const grpcWebClient = (baseUrl: string) =>
+  connectClient("gRPC-Web HTTP/1.1", createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }));
+
+const protoDir = fileURLToPath(new URL("../../proto", import.meta.url));
+const googleProtoDir = fileURLToPath(new URL("../../node_modules/google-proto-files", import.meta.url));
+
+/**
+ * gRPC with @grpc/grpc-js, an independent implementation that shares no code
+ * with Connect, loading the .proto the way other services would.
+ */
+export function grpcJsClient(port: number): TokenClient {
+  const definition = protoLoader.loadSync("tokens/v1/token_service.proto", {
+    includeDirs: [protoDir, googleProtoDir],
+    defaults: true,
+  });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+    tokens: { v1: { TokenService: grpc.ServiceClientConstructor } };
+  };
+  const client = new pkg.tokens.v1.TokenService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = (method: "Info" | "Blacklist" | "Unblacklist", headers: CallHeaders) =>
+    new Promise<Outcome>((resolve) => {
+      const metadata = new grpc.Metadata();
+      for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+      const fn = client[method] as unknown as (
+        req: object,
+        md: grpc.Metadata,
+        cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void,
+      ) => void;
+      fn.call(client, {}, metadata, (err, res) => {
+        if (err === null) resolve({ ok: true, status: 200, body: plainStructs(res) });
+        else resolve({ ok: false, status: 0, code: codeToString(err.code as number as Code), message: err.details });
+      });
+    });
+  return {
+    name: "gRPC (grpc-js)",
+    info: (h) => call("Info", h),
+    blacklist: (h) => call("Blacklist", h),
+    unblacklist: (h) => call("Unblacklist", h),
+    close: () => client.close(),
+  };
+}
+
+/** Every protocol the port serves, each with its own client. */
+export function allClients(baseUrl: string, port: number): TokenClient[] {
+  return [
+    restHttp1Client(baseUrl),
+    restHttp2Client(baseUrl),
+    connectJsonClient(baseUrl),
+    connectBinaryH2Client(baseUrl),
+    grpcWebClient(baseUrl),
+    grpcJsClient(port),
+  ];
+}
+
+/** proto-loader leaves google.protobuf.Struct as `{fields: {k: {stringValue}}}`; tests compare plain JSON. */
+function plainStructs(message: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) {
+    out[key] = isStruct(value) ? structToJson(value) : value;
+  }
+  return out;
+}
+
+type StructValue = { fields: Record<string, Record<string, unknown>> };
+const isStruct = (v: unknown): v is StructValue =>
+  typeof v === "object" && v !== null && "fields" in v && Object.keys(v).length === 1;
+
+function structToJson(struct: StructValue): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(struct.fields)) out[key] = valueToJson(value);
+  return out;
+}
+
+function valueToJson(value: Record<string, unknown>): unknown {
+  if ("stringValue" in value) return value.stringValue;
+  if ("numberValue" in value) return value.numberValue;
+  if ("boolValue" in value) return value.boolValue;
+  if ("structValue" in value) return structToJson(value.structValue as StructValue);
+  if ("listValue" in value) return ((value.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(valueToJson);
+  return null;
+}
