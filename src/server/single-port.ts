@@ -38,10 +38,17 @@ export interface SinglePortServer {
  */
 export function createSinglePortServer(options: SinglePortOptions): SinglePortServer {
   const sockets = new Set<net.Socket>();
+  const routed = new WeakSet<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   let closing = false;
 
+  // Requests in flight per HTTP/1 connection. Node tracks idle connections
+  // only for servers that listen themselves, so close() uses this instead.
+  const h1InFlight = new Map<net.Socket, number>();
   const h1 = http.createServer((req, res) => {
+    const socket = req.socket;
+    h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
+    res.once("close", () => h1InFlight.set(socket, (h1InFlight.get(socket) ?? 1) - 1));
     if (closing) res.setHeader("connection", "close");
     options.handler(req, res);
   });
@@ -68,12 +75,15 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
       const http2Prefix = received.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
       if (http2Prefix && n < HTTP2_PREFACE.length) return; // wait for the rest of the preface
       socket.removeListener("data", onData);
+      routed.add(socket);
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(received);
       if (http2Prefix) {
         h2.emit("connection", socket);
       } else {
+        h1InFlight.set(socket, 0);
+        socket.once("close", () => h1InFlight.delete(socket));
         h1.emit("connection", socket);
         socket.resume();
       }
@@ -98,7 +108,11 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
       for (const session of sessions) session.close();
       const deadline = Date.now() + deadlineMs;
       while (sockets.size > 0 && Date.now() < deadline) {
-        h1.closeIdleConnections();
+        for (const socket of sockets) {
+          const inFlight = h1InFlight.get(socket);
+          // Idle keep-alive HTTP/1 connections, and ones still being sniffed, can go now.
+          if (inFlight === 0 || (inFlight === undefined && !routed.has(socket))) socket.destroy();
+        }
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       for (const socket of sockets) socket.destroy();
