@@ -175,6 +175,7 @@ describe("REST specifics", () => {
   it("answers a header over Node's limit with 431, not 500, and keeps serving", async () => {
     const res = await fetch(url("/info"), { headers: bearer("a".repeat(20_000)) });
     expect(res.status).toBe(431);
+    expect(await res.json()).toEqual({ success: false, info: "Request headers are too large", code: "resource_exhausted" });
     expect((await fetch(url("/info"), { headers: bearer(mint()) })).status).toBe(200);
   });
 });

@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { encodeGrpcMessagesMinimally } from "./grpc-message.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
@@ -31,6 +32,27 @@ export interface SinglePortServer {
 }
 
 /**
+ * Answers an HTTP/1 request Node could not parse (oversized headers, garbage)
+ * with a JSON error like every other refusal, instead of a bare status line.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (err.code === "ECONNRESET")) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+  const body = JSON.stringify({
+    success: false,
+    info: tooLarge ? "Request headers are too large" : "Malformed HTTP request",
+    code: tooLarge ? "resource_exhausted" : "invalid_argument",
+  });
+  const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
  * One port for HTTP/1.1 and HTTP/2 cleartext. Node's `allowHTTP1` only works
  * with TLS (ALPN), so a `net.Server` reads the first bytes of each connection,
  * compares them with the HTTP/2 client preface, puts them back and hands the
@@ -53,6 +75,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     options.handler(req, res);
   });
   h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
+  h1.on("clientError", answerClientError);
   const h2 = http2.createServer({}, (req, res) => {
     encodeGrpcMessagesMinimally(req, res);
     options.handler(req, res);
