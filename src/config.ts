@@ -3,15 +3,41 @@
  * A bad value stops start-up with a message that names the variable.
  */
 
-/** The HMAC algorithms this service can verify. */
-export const SUPPORTED_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
-/** One of {@link SUPPORTED_ALGORITHMS}. */
-export type Algorithm = (typeof SUPPORTED_ALGORITHMS)[number];
+/** HMAC algorithms: verified with JWT_SECRET. */
+export const SYMMETRIC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+/** Public-key algorithms: verified with JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL. */
+export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"] as const;
+/** An algorithm this service can verify. */
+export type Algorithm = (typeof SYMMETRIC_ALGORITHMS)[number] | (typeof ASYMMETRIC_ALGORITHMS)[number];
 
 /** The original service's secret: fine for trying it out, refused in production. */
 export const DEFAULT_JWT_SECRET = "discogs";
 /** The original service's issuer. */
 export const DEFAULT_JWT_ISSUER = "https://www.discogs.com/";
+
+/** Where verification keys come from. HMAC secrets and public keys never mix. */
+export type KeyConfig =
+  | { kind: "secret"; secret: string }
+  | { kind: "public-key-file"; path: string }
+  | { kind: "jwks"; url: string; refreshSeconds: number; minRefetchSeconds: number };
+
+/** What a token must satisfy. */
+export interface JwtConfig {
+  key: KeyConfig;
+  /** Allow-list: a token whose `alg` is not here is refused before any key is looked up. */
+  algorithms: Algorithm[];
+  issuer: string;
+  /** When set, `aud` must contain one of these. */
+  audience: string[] | undefined;
+  /** Claims every token must carry, besides `exp`. */
+  requiredClaims: string[];
+  /** When set, `exp - iat` (or `exp - now` without `iat`) may not exceed it. */
+  maxLifetimeSeconds: number | undefined;
+  /** Leeway for `exp` and `nbf` against clock skew between issuer and us. */
+  clockToleranceSeconds: number;
+  /** Longer bearer tokens are refused before any parsing. */
+  maxTokenBytes: number;
+}
 
 /** Everything the service reads from its environment. */
 export interface Config {
@@ -19,21 +45,20 @@ export interface Config {
   port: number;
   /** Interface to bind; undefined binds every interface, as Node does. */
   host: string | undefined;
-  jwt: {
-    secret: string;
-    issuer: string;
-    /** Allow-list: a token whose `alg` is not here is refused. */
-    algorithms: Algorithm[];
-    /** Leeway for `exp` against clock skew between issuer and us. */
-    clockToleranceSeconds: number;
-    /** Longer bearer tokens are refused before any parsing. */
-    maxTokenBytes: number;
-  };
+  /** Request headers larger than this are refused by the HTTP layer (431 / refused stream). */
+  maxHeaderBytes: number;
+  jwt: JwtConfig;
   /** Operator key for Unblacklist; undefined disables operator actions. */
   adminKey: string | undefined;
   store:
     | { kind: "redis"; url: string; keyPrefix: string; timeoutMs: number }
     | { kind: "sqlite"; path: string; timeoutMs: number };
+  /**
+   * When the store cannot answer, Info says "valid" instead of UNAVAILABLE.
+   * Off by default: a revocation service should fail closed.
+   */
+  failOpen: boolean;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
 /** A configuration problem, reported at start-up instead of a stack trace. */
@@ -45,39 +70,96 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Reads and validates the configuration from `env` (normally `process.env`). */
 export function loadConfig(env: Env = process.env): Config {
-  const production = env.NODE_ENV === "production";
-  const secret = nonEmpty(env, "JWT_SECRET") ?? DEFAULT_JWT_SECRET;
-  if (production && secret === DEFAULT_JWT_SECRET) {
-    throw new ConfigError(
-      "JWT_SECRET: NODE_ENV=production refuses the default secret; set JWT_SECRET to the secret your issuer signs with",
-    );
-  }
   const timeoutMs = integer(env, "STORE_TIMEOUT_MS", 500, 1, 60_000);
   const redisUrl = nonEmpty(env, "REDIS_URL");
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`REDIS_URL: expected redis://host:port or rediss://..., got "${redisUrl}"`);
   }
+  const maxTokenBytes = integer(env, "MAX_TOKEN_BYTES", 8192, 64, 65536);
+  const maxHeaderBytes = integer(env, "MAX_HEADER_BYTES", 32768, 1024, 1048576);
+  if (maxHeaderBytes < maxTokenBytes + 1024) {
+    throw new ConfigError(`MAX_HEADER_BYTES: must leave room for a token of MAX_TOKEN_BYTES (${maxTokenBytes}) plus 1024`);
+  }
+  const maxLifetime = nonEmpty(env, "JWT_MAX_LIFETIME_SECONDS");
   return {
     port: integer(env, "PORT", 35000, 0, 65535),
     host: nonEmpty(env, "HOST"),
+    maxHeaderBytes,
     jwt: {
-      secret,
+      ...keyAndAlgorithms(env),
       issuer: nonEmpty(env, "JWT_ISSUER") ?? DEFAULT_JWT_ISSUER,
-      algorithms: algorithms(env),
+      audience: list(env, "JWT_AUDIENCE"),
+      requiredClaims: list(env, "JWT_REQUIRED_CLAIMS") ?? [],
+      maxLifetimeSeconds:
+        maxLifetime === undefined ? undefined : integer(env, "JWT_MAX_LIFETIME_SECONDS", 0, 1, 10 * 365 * 86400),
       clockToleranceSeconds: integer(env, "JWT_CLOCK_TOLERANCE_SECONDS", 5, 0, 3600),
-      maxTokenBytes: integer(env, "MAX_TOKEN_BYTES", 8192, 64, 65536),
+      maxTokenBytes,
     },
     adminKey: nonEmpty(env, "ADMIN_KEY"),
     store:
       redisUrl !== undefined
         ? { kind: "redis", url: redisUrl, keyPrefix: env.REDIS_KEY_PREFIX ?? "tbl:", timeoutMs }
         : { kind: "sqlite", path: nonEmpty(env, "SQLITE_PATH") ?? "./data/tokens.db", timeoutMs },
+    failOpen: boolean(env, "FAIL_OPEN", false),
+    logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
+}
+
+function keyAndAlgorithms(env: Env): Pick<JwtConfig, "key" | "algorithms"> {
+  const production = env.NODE_ENV === "production";
+  const publicKeyFile = nonEmpty(env, "JWT_PUBLIC_KEY_FILE");
+  const jwksUrl = nonEmpty(env, "JWT_JWKS_URL");
+  if (publicKeyFile !== undefined && jwksUrl !== undefined) {
+    throw new ConfigError("JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL: set one, not both");
+  }
+  const asymmetric = publicKeyFile !== undefined || jwksUrl !== undefined;
+  const source = publicKeyFile !== undefined ? "JWT_PUBLIC_KEY_FILE" : "JWT_JWKS_URL";
+  const allowed: readonly string[] = asymmetric ? ASYMMETRIC_ALGORITHMS : SYMMETRIC_ALGORITHMS;
+  const algorithms = list(env, "JWT_ALGORITHMS") ?? [asymmetric ? "RS256" : "HS256"];
+  for (const alg of algorithms) {
+    if (allowed.includes(alg)) continue;
+    if ((ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) {
+      throw new ConfigError(`JWT_ALGORITHMS: ${alg} needs a public key: set JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL`);
+    }
+    if ((SYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) {
+      throw new ConfigError(
+        `JWT_ALGORITHMS: ${alg} is an HMAC algorithm and ${source} is set; HMAC and public keys never mix (algorithm confusion)`,
+      );
+    }
+    throw new ConfigError(`JWT_ALGORITHMS: "${alg}" is not supported; choose from ${allowed.join(", ")}`);
+  }
+  if (algorithms.length === 0) throw new ConfigError("JWT_ALGORITHMS: name at least one algorithm");
+
+  if (publicKeyFile !== undefined) return { key: { kind: "public-key-file", path: publicKeyFile }, algorithms: algorithms as Algorithm[] };
+  if (jwksUrl !== undefined) {
+    if (!/^https?:\/\//.test(jwksUrl)) throw new ConfigError(`JWT_JWKS_URL: expected an http(s) URL, got "${jwksUrl}"`);
+    return {
+      key: {
+        kind: "jwks",
+        url: jwksUrl,
+        refreshSeconds: integer(env, "JWT_JWKS_REFRESH_SECONDS", 600, 1, 86400),
+        minRefetchSeconds: integer(env, "JWT_JWKS_MIN_REFETCH_SECONDS", 30, 0, 3600),
+      },
+      algorithms: algorithms as Algorithm[],
+    };
+  }
+  const secret = nonEmpty(env, "JWT_SECRET") ?? DEFAULT_JWT_SECRET;
+  if (production && secret === DEFAULT_JWT_SECRET) {
+    throw new ConfigError(
+      "JWT_SECRET: NODE_ENV=production refuses the default secret; set JWT_SECRET to the secret your issuer signs with",
+    );
+  }
+  return { key: { kind: "secret", secret }, algorithms: algorithms as Algorithm[] };
 }
 
 function nonEmpty(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === "" ? undefined : value;
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  const raw = nonEmpty(env, name);
+  return raw?.split(",").map((item) => item.trim()).filter((item) => item !== "");
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -93,17 +175,19 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function algorithms(env: Env): Algorithm[] {
-  const raw = nonEmpty(env, "JWT_ALGORITHMS");
-  if (raw === undefined) return ["HS256"];
-  const list = raw.split(",").map((a) => a.trim()).filter((a) => a !== "");
-  for (const alg of list) {
-    if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new ConfigError(
-        `JWT_ALGORITHMS: "${alg}" is not supported; choose from ${SUPPORTED_ALGORITHMS.join(", ")}`,
-      );
-    }
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = nonEmpty(env, name)?.trim().toLowerCase();
+  if (raw === undefined) return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name}: expected true or false, got "${env[name]}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = nonEmpty(env, name)?.trim();
+  if (raw === undefined) return fallback;
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name}: expected one of ${values.join(", ")}, got "${raw}"`);
   }
-  if (list.length === 0) throw new ConfigError("JWT_ALGORITHMS: name at least one algorithm");
-  return list as Algorithm[];
+  return raw as T;
 }

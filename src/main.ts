@@ -1,15 +1,12 @@
 /**
- * Entry point: environment -> config -> store -> verifier -> service -> one port.
+ * Entry point: environment -> config -> keys, store, service -> one port.
  * Stops gracefully on SIGTERM/SIGINT.
  */
-import { ConfigError, DEFAULT_JWT_SECRET, loadConfig, type Config } from "./config.js";
 import { startApp } from "./app.js";
+import { ConfigError, DEFAULT_JWT_SECRET, loadConfig, type Config } from "./config.js";
+import { KeysUnavailable } from "./jwt/key-source.js";
+import { createLogger } from "./logger.js";
 import { StoreUnavailable } from "./store/revocation-store.js";
-
-function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown> = {}): void {
-  const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
-  (level === "info" ? process.stdout : process.stderr).write(line + "\n");
-}
 
 async function main(): Promise<void> {
   let config: Config;
@@ -17,39 +14,55 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      log("error", `invalid configuration: ${err.message}`);
+      createLogger("info").fatal(`invalid configuration: ${err.message}`);
       process.exit(2);
     }
     throw err;
   }
-  const app = await startApp(config, {
-    onInternalError: (err) => log("error", "internal error", { error: String(err) }),
-  }).catch((err: unknown) => {
+  const logger = createLogger(config.logLevel);
+
+  const app = await startApp(config, logger).catch((err: unknown) => {
     if (err instanceof StoreUnavailable) {
-      log("error", `cannot open the revocation store: ${err.message}`);
+      logger.fatal(`cannot open the revocation store: ${err.message}`);
+      process.exit(1);
+    }
+    if (err instanceof KeysUnavailable) {
+      logger.fatal(`cannot load verification keys: ${err.message}`);
+      process.exit(1);
+    }
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      logger.fatal(`PORT ${config.port} is already in use: stop what holds it or set PORT`);
       process.exit(1);
     }
     throw err;
   });
-  const address = app.address;
-  log("info", "token-blacklist listening", {
-    port: address.port,
-    store: config.store.kind === "redis" ? "redis" : `sqlite:${config.store.path}`,
-    issuer: config.jwt.issuer,
-    algorithms: config.jwt.algorithms,
-    unblacklist: config.adminKey === undefined ? "disabled (set ADMIN_KEY)" : "enabled",
-  });
-  if (config.jwt.secret === DEFAULT_JWT_SECRET) {
-    log("warn", "using the default JWT_SECRET; set JWT_SECRET before this serves real tokens");
+  logger.info(
+    {
+      port: app.address.port,
+      store: config.store.kind === "redis" ? "redis" : `sqlite:${config.store.path}`,
+      keys: config.jwt.key.kind,
+      issuer: config.jwt.issuer,
+      algorithms: config.jwt.algorithms,
+      unblacklist: config.adminKey === undefined ? "disabled (set ADMIN_KEY)" : "enabled",
+      failOpen: config.failOpen,
+    },
+    "token-blacklist listening",
+  );
+  if (config.jwt.key.kind === "secret" && config.jwt.key.secret === DEFAULT_JWT_SECRET) {
+    logger.warn("using the default JWT_SECRET; set JWT_SECRET before this serves real tokens");
+  }
+  if (config.failOpen) {
+    logger.warn("FAIL_OPEN=true: while the store is down, revoked tokens will be accepted");
   }
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log("info", "shutting down", { signal });
+    logger.info({ signal }, "shutting down");
     await app.close();
-    log("info", "stopped");
+    logger.info("stopped");
+    logger.flush();
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
@@ -57,6 +70,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  log("error", "start-up failed", { error: String(err) });
+  createLogger("info").fatal({ error: String(err) }, "start-up failed");
   process.exit(1);
 });

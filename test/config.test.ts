@@ -5,7 +5,16 @@ describe("loadConfig", () => {
   it("reproduces the original service by default, on the embedded store", () => {
     const config = loadConfig({});
     expect(config.port).toBe(35000);
-    expect(config.jwt).toMatchObject({ secret: "discogs", issuer: "https://www.discogs.com/", algorithms: ["HS256"] });
+    expect(config.jwt).toMatchObject({
+      key: { kind: "secret", secret: "discogs" },
+      issuer: "https://www.discogs.com/",
+      algorithms: ["HS256"],
+      audience: undefined,
+      requiredClaims: [],
+      maxLifetimeSeconds: undefined,
+    });
+    expect(config.failOpen).toBe(false);
+    expect(config.maxHeaderBytes).toBe(32768);
     expect(config.store).toEqual({ kind: "sqlite", path: "./data/tokens.db", timeoutMs: 500 });
     expect(config.adminKey).toBeUndefined();
   });
@@ -22,7 +31,15 @@ describe("loadConfig", () => {
   it.each([
     [{ PORT: "http" }, /^PORT: expected a whole number/],
     [{ PORT: "70000" }, /^PORT: expected a whole number from 0 to 65535, got 70000/],
-    [{ JWT_ALGORITHMS: "HS256,RS256" }, /^JWT_ALGORITHMS: "RS256" is not supported/],
+    [{ JWT_ALGORITHMS: "HS256,RS256" }, /^JWT_ALGORITHMS: RS256 needs a public key/],
+    [{ JWT_PUBLIC_KEY_FILE: "k.pem", JWT_ALGORITHMS: "RS256,HS256" }, /^JWT_ALGORITHMS: HS256 is an HMAC algorithm .* never mix/],
+    [{ JWT_JWKS_URL: "https://x/jwks", JWT_ALGORITHMS: "HS256" }, /never mix/],
+    [{ JWT_JWKS_URL: "https://x/jwks", JWT_PUBLIC_KEY_FILE: "k.pem" }, /set one, not both/],
+    [{ JWT_JWKS_URL: "file:///etc/passwd" }, /^JWT_JWKS_URL: expected an http\(s\) URL/],
+    [{ FAIL_OPEN: "yes" }, /^FAIL_OPEN: expected true or false/],
+    [{ LOG_LEVEL: "loud" }, /^LOG_LEVEL: expected one of/],
+    [{ MAX_HEADER_BYTES: "4096" }, /^MAX_HEADER_BYTES: must leave room/],
+    [{ JWT_MAX_LIFETIME_SECONDS: "0" }, /^JWT_MAX_LIFETIME_SECONDS/],
     [{ JWT_ALGORITHMS: "none" }, /^JWT_ALGORITHMS: "none" is not supported/],
     [{ JWT_CLOCK_TOLERANCE_SECONDS: "-1" }, /^JWT_CLOCK_TOLERANCE_SECONDS/],
     [{ STORE_TIMEOUT_MS: "0" }, /^STORE_TIMEOUT_MS/],
@@ -36,7 +53,32 @@ describe("loadConfig", () => {
   });
 
   it("starts in production with a real secret", () => {
-    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "a-long-real-secret" }).jwt.secret).toBe("a-long-real-secret");
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "a-long-real-secret" }).jwt.key).toEqual({
+      kind: "secret",
+      secret: "a-long-real-secret",
+    });
+  });
+
+  it("takes public keys with asymmetric algorithms, RS256 by default", () => {
+    expect(loadConfig({ JWT_PUBLIC_KEY_FILE: "/keys/issuer.pem" }).jwt).toMatchObject({
+      key: { kind: "public-key-file", path: "/keys/issuer.pem" },
+      algorithms: ["RS256"],
+    });
+    expect(loadConfig({ JWT_JWKS_URL: "https://issuer/jwks.json", JWT_ALGORITHMS: "ES256, RS256" }).jwt).toMatchObject({
+      key: { kind: "jwks", url: "https://issuer/jwks.json", refreshSeconds: 600, minRefetchSeconds: 30 },
+      algorithms: ["ES256", "RS256"],
+    });
+  });
+
+  it("reads the optional checks", () => {
+    const config = loadConfig({
+      JWT_AUDIENCE: "api-a, api-b",
+      JWT_REQUIRED_CLAIMS: "sub,jti",
+      JWT_MAX_LIFETIME_SECONDS: "86400",
+      FAIL_OPEN: "true",
+    });
+    expect(config.jwt).toMatchObject({ audience: ["api-a", "api-b"], requiredClaims: ["sub", "jti"], maxLifetimeSeconds: 86400 });
+    expect(config.failOpen).toBe(true);
   });
 
   it("treats an empty ADMIN_KEY as unset, so nobody unlocks it with an empty header", () => {

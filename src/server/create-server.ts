@@ -1,4 +1,5 @@
 import type { ConnectRouter } from "@connectrpc/connect";
+import type { Registry } from "prom-client";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import type { TokenServiceHandlers } from "../service/token-service.js";
@@ -13,6 +14,10 @@ export interface ServerOptions {
   readMaxBytes?: number;
   /** Where failures that are our fault are reported. */
   onInternalError?: (err: unknown) => void;
+  /** Larger request headers are refused by the HTTP layer. */
+  maxHeaderBytes?: number;
+  /** Served as Prometheus text at GET /metrics. */
+  metrics?: Registry;
 }
 
 /**
@@ -29,11 +34,28 @@ export function createServer(options: ServerOptions): SinglePortServer {
     readMaxBytes,
     onInternalError,
   });
+  const metrics = options.metrics;
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => router.service(TokenService, options.handlers),
-    fallback: rest,
+    fallback: (req, res) => {
+      if (metrics !== undefined && req.method === "GET" && req.url === "/metrics") {
+        metrics.metrics().then(
+          (text) => {
+            res.writeHead(200, { "content-type": metrics.contentType });
+            res.end(text);
+          },
+          (err: unknown) => {
+            onInternalError(err);
+            res.writeHead(500, { "content-type": "text/plain" });
+            res.end("metrics unavailable");
+          },
+        );
+        return;
+      }
+      rest(req, res);
+    },
     readMaxBytes,
     jsonOptions: { alwaysEmitImplicit: true },
   });
-  return createSinglePortServer({ handler });
+  return createSinglePortServer({ handler, maxHeaderBytes: options.maxHeaderBytes });
 }

@@ -16,6 +16,8 @@ type Handler = (
 /** Options for {@link createSinglePortServer}. */
 export interface SinglePortOptions {
   handler: Handler;
+  /** Larger request headers get 431 (HTTP/1) or a refused stream (HTTP/2). Node's default is 16 KiB. */
+  maxHeaderBytes?: number;
   /** A connection that sends nothing for this long is dropped before it is routed. */
   sniffTimeoutMs?: number;
 }
@@ -67,7 +69,8 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
   // Requests in flight per HTTP/1 connection. Node tracks idle connections
   // only for servers that listen themselves, so close() uses this instead.
   const h1InFlight = new Map<net.Socket, number>();
-  const h1 = http.createServer((req, res) => {
+  const maxHeaderSize = options.maxHeaderBytes ?? 32 * 1024;
+  const h1 = http.createServer({ maxHeaderSize }, (req, res) => {
     const socket = req.socket;
     h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
     res.once("close", () => h1InFlight.set(socket, (h1InFlight.get(socket) ?? 1) - 1));
@@ -76,7 +79,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
   });
   h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
   h1.on("clientError", answerClientError);
-  const h2 = http2.createServer({}, (req, res) => {
+  const h2 = http2.createServer({ settings: { maxHeaderListSize: maxHeaderSize } }, (req, res) => {
     encodeGrpcMessagesMinimally(req, res);
     options.handler(req, res);
   });

@@ -6,6 +6,7 @@ import type {
   UnblacklistResponseSchema,
 } from "../../gen/tokens/v1/token_service_pb.js";
 import { parseBearer } from "../jwt/bearer.js";
+import { KeysUnavailable } from "../jwt/key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import type { VerifiedToken, Verifier } from "../jwt/verifier.js";
 import { StoreUnavailable, type RevocationStore } from "../store/revocation-store.js";
@@ -16,6 +17,16 @@ export interface CallContext {
   readonly requestHeader: { get(name: string): string | null };
 }
 
+/** A store call, for observers. */
+export type StoreOperation = "check" | "revoke" | "restore";
+
+/** Hooks for logs and metrics; they receive fingerprints, never tokens. */
+export interface ServiceObserver {
+  storeError(operation: StoreOperation, fingerprint: string, error: Error): void;
+  /** Info said "valid" without a revocation check (FAIL_OPEN=true, store down). */
+  failedOpen(fingerprint: string): void;
+}
+
 /** What the TokenService rules need. */
 export interface TokenServiceDeps {
   verifier: Verifier;
@@ -23,6 +34,9 @@ export interface TokenServiceDeps {
   /** Operator key for Unblacklist; undefined disables it. */
   adminKey: string | undefined;
   maxTokenBytes: number;
+  /** Info answers "valid" when the store is down, instead of UNAVAILABLE. */
+  failOpen?: boolean;
+  observer?: ServiceObserver;
 }
 
 /**
@@ -40,32 +54,60 @@ export interface TokenServiceHandlers {
 export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers {
   const checkAdminKey = deps.adminKey === undefined ? undefined : createAdminKeyCheck(deps.adminKey);
 
-  const authenticate = (ctx: CallContext): VerifiedToken => {
+  const observer = deps.observer;
+
+  const authenticate = async (ctx: CallContext): Promise<VerifiedToken> => {
     try {
-      return deps.verifier(parseBearer(ctx.requestHeader.get("authorization"), deps.maxTokenBytes));
+      return await deps.verifier(parseBearer(ctx.requestHeader.get("authorization"), deps.maxTokenBytes));
     } catch (err) {
       if (err instanceof TokenRejected) throw new ConnectError(err.message, Code.Unauthenticated);
+      if (err instanceof KeysUnavailable) {
+        throw new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable);
+      }
       throw err;
+    }
+  };
+
+  /** Runs a store call; a store failure becomes UNAVAILABLE, never a success that was not stored. */
+  const storeCall = async <T>(operation: StoreOperation, fingerprint: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      observer?.storeError(operation, fingerprint, err);
+      throw storeUnavailable();
     }
   };
 
   return {
     async info(_request, ctx) {
-      const verified = authenticate(ctx);
-      if (await storeCall(deps.store.isRevoked(verified.fingerprint))) {
-        throw new ConnectError("Token is blacklisted", Code.Unauthenticated);
+      const verified = await authenticate(ctx);
+      const fp = verified.fingerprint;
+      let info = "Token is valid";
+      let revoked: boolean;
+      try {
+        revoked = await deps.store.isRevoked(fp);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailable)) throw err;
+        observer?.storeError("check", fp, err);
+        if (!deps.failOpen) throw storeUnavailable();
+        observer?.failedOpen(fp);
+        revoked = false;
+        info = "Token is valid; revocation NOT checked: the store is unavailable and FAIL_OPEN=true";
       }
+      if (revoked) throw new ConnectError("Token is blacklisted", Code.Unauthenticated);
       return {
         success: true,
         token: verified.token,
         decodedToken: verified.claims as JsonObject,
-        info: "Token is valid",
+        info,
       };
     },
 
     async blacklist(_request, ctx) {
-      const verified = authenticate(ctx);
-      const newly = await storeCall(deps.store.revoke(verified.fingerprint, verified.revocationExpiresAtMs));
+      const verified = await authenticate(ctx);
+      const fp = verified.fingerprint;
+      const newly = await storeCall("revoke", fp, () => deps.store.revoke(fp, verified.revocationExpiresAtMs));
       return {
         success: true,
         token: verified.token,
@@ -84,8 +126,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers
       if (!checkAdminKey(ctx.requestHeader.get("x-admin-key"))) {
         throw new ConnectError("Unblacklist needs the operator key in the x-admin-key header", Code.PermissionDenied);
       }
-      const verified = authenticate(ctx);
-      const restored = await storeCall(deps.store.restore(verified.fingerprint));
+      const verified = await authenticate(ctx);
+      const fp = verified.fingerprint;
+      const restored = await storeCall("restore", fp, () => deps.store.restore(fp));
       return {
         success: true,
         token: verified.token,
@@ -96,13 +139,4 @@ export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers
   };
 }
 
-async function storeCall<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (err) {
-    if (err instanceof StoreUnavailable) {
-      throw new ConnectError("Revocation store is unavailable; retry later", Code.Unavailable);
-    }
-    throw err;
-  }
-}
+const storeUnavailable = () => new ConnectError("Revocation store is unavailable; retry later", Code.Unavailable);

@@ -24,7 +24,7 @@ export async function startMain(env: Record<string, string>): Promise<MainProces
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`did not start: ${output}`)), 20_000);
     const check = () => {
-      const match = /"msg":"token-blacklist listening","port":(\d+)/.exec(output);
+      const match = /"port":(\d+).*"msg":"token-blacklist listening"/.exec(output);
       if (match !== null) {
         clearTimeout(timer);
         resolve(Number(match[1]));

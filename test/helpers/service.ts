@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApp, type App } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
 
 /** A running service on a free port, built the way main.ts builds it. */
 export interface TestService {
@@ -26,7 +27,7 @@ export async function startService(env: Record<string, string | undefined> = {})
     dir = mkdtempSync(join(tmpdir(), "tb-sqlite-"));
     env = { ...env, SQLITE_PATH: join(dir, "tokens.db") };
   }
-  const app = await startApp(loadConfig({ ADMIN_KEY, HOST: "127.0.0.1", ...env, PORT: "0" }));
+  const app = await startApp(loadConfig({ ADMIN_KEY, HOST: "127.0.0.1", ...env, PORT: "0" }), createLogger("silent"));
   const port = app.address.port;
   return {
     port,

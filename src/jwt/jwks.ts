@@ -1,0 +1,94 @@
+import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { KeysUnavailable, type KeySource } from "./key-source.js";
+import { TokenRejected } from "./token-rejected.js";
+
+/** Options for {@link openJwksKeySource}. */
+export interface JwksOptions {
+  url: string;
+  /** Keys are refetched this often in the background, so rotations are picked up. */
+  refreshSeconds: number;
+  /**
+   * A token with an unknown `kid` triggers a refetch at most this often, so a
+   * flood of made-up `kid`s cannot turn into a flood of requests to the issuer.
+   */
+  minRefetchSeconds: number;
+  /** Deadline for one fetch. */
+  timeoutMs?: number;
+}
+
+/**
+ * Public keys from a JWKS URL (JWT_JWKS_URL), selected by `kid`. The first
+ * fetch must succeed (start-up fails otherwise, naming the URL); later
+ * failures keep the last good keys. Symmetric (`oct`) keys are ignored: a
+ * JWKS is public, so a secret in it would let anyone sign.
+ */
+export async function openJwksKeySource(options: JwksOptions): Promise<KeySource> {
+  let keys = new Map<string, KeyObject>();
+  let lastFetch = 0;
+  let inFlight: Promise<void> | undefined;
+
+  const refetch = (): Promise<void> => {
+    inFlight ??= fetchKeys(options)
+      .then((fresh) => {
+        keys = fresh;
+      })
+      .finally(() => {
+        lastFetch = Date.now();
+        inFlight = undefined;
+      });
+    return inFlight;
+  };
+
+  await refetch();
+  const timer = setInterval(() => refetch().catch(() => {}), options.refreshSeconds * 1000);
+  timer.unref();
+
+  const pick = (kid: string | undefined): KeyObject | undefined => {
+    if (kid !== undefined) return keys.get(kid);
+    // No kid: acceptable only when there is exactly one key to choose.
+    return keys.size === 1 ? keys.values().next().value : undefined;
+  };
+
+  return {
+    keyFor(header) {
+      const key = pick(header.kid);
+      if (key !== undefined) return key;
+      if (Date.now() - lastFetch < options.minRefetchSeconds * 1000) throw unknownKey(header.kid);
+      return refetch().then(
+        () => pick(header.kid) ?? Promise.reject(unknownKey(header.kid)),
+        () => Promise.reject(new KeysUnavailable("JWKS endpoint unavailable")),
+      );
+    },
+    close: () => clearInterval(timer),
+  };
+}
+
+function unknownKey(kid: string | undefined): TokenRejected {
+  return new TokenRejected(
+    kid === undefined ? "Token has no kid and the key set holds several keys" : "Token key id (kid) is not in the issuer's key set",
+  );
+}
+
+async function fetchKeys(options: JwksOptions): Promise<Map<string, KeyObject>> {
+  let body: unknown;
+  try {
+    const res = await fetch(options.url, { signal: AbortSignal.timeout(options.timeoutMs ?? 5000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    body = await res.json();
+  } catch (err) {
+    throw new KeysUnavailable(`JWT_JWKS_URL: cannot fetch ${options.url}: ${(err as Error).message}`);
+  }
+  const list = (body as { keys?: unknown }).keys;
+  if (!Array.isArray(list)) throw new KeysUnavailable(`JWT_JWKS_URL: ${options.url} has no "keys" array`);
+  const keys = new Map<string, KeyObject>();
+  list.forEach((jwk: JsonWebKey & { kid?: string; use?: string }, index) => {
+    if (typeof jwk !== "object" || jwk === null || jwk.kty === "oct") return;
+    if (jwk.use !== undefined && jwk.use !== "sig") return;
+    try {
+      keys.set(jwk.kid ?? `#${index}`, createPublicKey({ key: jwk, format: "jwk" }));
+    } catch {
+      // A key we cannot use is skipped; the others still serve.
+    }
+  });
+  return keys;
+}
