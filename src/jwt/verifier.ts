@@ -28,6 +28,23 @@ export type Verifier = (token: string) => Promise<VerifiedToken>;
 /** Latest `exp` accepted: the end of year 9999. Larger values are nonsense, or an attack on TTL arithmetic. */
 const MAX_EXP_SECONDS = 253_402_300_799;
 
+/**
+ * Deepest nesting of claims accepted. Claims are returned as a
+ * google.protobuf.Struct, and protobuf decoders stop at about 100 message
+ * levels (3 per JSON level): deeper claims would make every client fail to
+ * read the response.
+ */
+const MAX_CLAIM_DEPTH = 20;
+
+function nestingExceeds(value: unknown, depthLeft: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (depthLeft === 0) return true;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    if (nestingExceeds(child, depthLeft - 1)) return true;
+  }
+  return false;
+}
+
 /** What the verifier needs of the configuration. */
 export type VerifierOptions = Omit<JwtConfig, "key" | "maxTokenBytes">;
 
@@ -66,6 +83,12 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
     if (exp === undefined) throw new TokenRejected("Token has no exp claim: tokens without an expiry are not accepted");
     if (typeof exp !== "number" || !Number.isFinite(exp) || exp > MAX_EXP_SECONDS) {
       throw new TokenRejected("Token exp is out of range: it must be a number of seconds before year 10000");
+    }
+    if (claims.iat !== undefined && (typeof claims.iat !== "number" || !Number.isFinite(claims.iat))) {
+      throw new TokenRejected("Token has a malformed exp, iat or nbf claim: they must be numbers");
+    }
+    if (nestingExceeds(claims, MAX_CLAIM_DEPTH)) {
+      throw new TokenRejected(`Token claims are nested more than ${MAX_CLAIM_DEPTH} levels deep`);
     }
     for (const name of options.requiredClaims) {
       if (claims[name] === undefined) throw new TokenRejected(`Token lacks the required claim ${name}`);

@@ -29,3 +29,33 @@ export function signRaw(header: unknown, payload: unknown, secret = SECRET): str
   const signature = createHmac("sha256", secret).update(unsigned).digest("base64url");
   return `${unsigned}.${signature}`;
 }
+
+/**
+ * Re-encodes the signature segment by flipping a base64url padding bit: the
+ * decoded bytes are the same, the text differs. A library that compares
+ * decoded signatures accepts it; the fingerprint must not change.
+ */
+export function reencodeSignature(token: string): string {
+  const [header, payload, signature] = token.split(".") as [string, string, string];
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const spareBits = (signature.length * 6) % 8;
+  if (spareBits === 0) throw new Error("this signature length has no spare bits");
+  const last = alphabet.indexOf(signature.at(-1)!);
+  const reencoded = signature.slice(0, -1) + alphabet[last ^ 1];
+  if (!Buffer.from(reencoded, "base64url").equals(Buffer.from(signature, "base64url"))) {
+    throw new Error("re-encoding changed the bytes");
+  }
+  return `${header}.${payload}.${reencoded}`;
+}
+
+/** The order of P-256's base point. */
+const P256_N = BigInt("0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+
+/** Turns an ES256 signature (r, s) into the other valid one, (r, n - s). */
+export function ecdsaOtherS(token: string): string {
+  const [header, payload, signature] = token.split(".") as [string, string, string];
+  const bytes = Buffer.from(signature, "base64url");
+  const s = BigInt("0x" + bytes.subarray(32).toString("hex"));
+  const other = Buffer.from((P256_N - s).toString(16).padStart(64, "0"), "hex");
+  return `${header}.${payload}.${Buffer.concat([bytes.subarray(0, 32), other]).toString("base64url")}`;
+}
