@@ -57,17 +57,21 @@ export function createRestHandler(options: RestHandlerOptions): (req: Request, r
 }
 
 async function serve(options: RestHandlerOptions, req: Request, res: Response): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://localhost");
+  // Not `new URL(req.url, base)`: a path like "//x" would parse as a host.
+  const target = req.url ?? "/";
+  const queryStart = target.indexOf("?");
+  const pathname = queryStart < 0 ? target : target.slice(0, queryStart);
+  const query = new URLSearchParams(queryStart < 0 ? "" : target.slice(queryStart + 1));
   const httpMethod = req.method ?? "GET";
-  const match = matchRoute(options.routes, httpMethod, url.pathname);
+  const match = matchRoute(options.routes, httpMethod, pathname);
   if (match.kind === "not-found") {
     req.resume();
-    return sendError(res, new ConnectError(`No route for ${httpMethod} ${url.pathname}`, Code.NotFound));
+    return sendError(res, new ConnectError(`No route for ${httpMethod} ${pathname}`, Code.NotFound));
   }
   if (match.kind === "method-not-allowed") {
     req.resume();
     const error = restError(new ConnectError(
-      `${url.pathname} does not accept ${httpMethod}; use ${match.allow.join(" or ")}`,
+      `${pathname} does not accept ${httpMethod}; use ${match.allow.join(" or ")}`,
       Code.Unimplemented,
     ));
     return send(res, 405, error.body, { allow: match.allow.join(", ") });
@@ -75,7 +79,7 @@ async function serve(options: RestHandlerOptions, req: Request, res: Response): 
   const { route, pathParams } = match;
   try {
     const body = await readBody(req, options.readMaxBytes);
-    const request = bindRequest(route, body, url.searchParams, pathParams);
+    const request = bindRequest(route, body, query, pathParams);
     const impl = options.impls[route.method.localName];
     if (impl === undefined) throw new ConnectError(`${route.method.name} is not implemented`, Code.Unimplemented);
     const ctx: CallContext = { requestHeader: { get: (name) => header(req, name) } };
