@@ -47,6 +47,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const server = createServer({
       handlers,
       maxHeaderBytes: config.maxHeaderBytes,
+      readMaxBytes: config.maxBodyBytes,
       metrics: metrics.registry,
       onInternalError: (err) => logger.error({ error: String(err) }, "internal error"),
     });

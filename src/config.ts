@@ -47,6 +47,8 @@ export interface Config {
   host: string | undefined;
   /** Request headers larger than this are refused by the HTTP layer (431 / refused stream). */
   maxHeaderBytes: number;
+  /** Request bodies larger than this are refused on every protocol. */
+  maxBodyBytes: number;
   jwt: JwtConfig;
   /** Operator key for Unblacklist; undefined disables operator actions. */
   adminKey: string | undefined;
@@ -85,6 +87,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, "PORT", 35000, 0, 65535),
     host: nonEmpty(env, "HOST"),
     maxHeaderBytes,
+    maxBodyBytes: integer(env, "MAX_BODY_BYTES", 65536, 1024, 16 * 1048576),
     jwt: {
       ...keyAndAlgorithms(env),
       issuer: nonEmpty(env, "JWT_ISSUER") ?? DEFAULT_JWT_ISSUER,

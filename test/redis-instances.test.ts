@@ -56,39 +56,3 @@ describe("two instances, one Redis", () => {
     }
   });
 });
-
-describe("Redis outage", () => {
-  it("answers UNAVAILABLE (503) within the store deadline, never 'valid' for a revoked token, and recovers by itself", async () => {
-    const rest = restHttp1Client(first.baseUrl);
-    const grpc = grpcJsClient(first.port);
-    const revoked = mint();
-    try {
-      expect((await rest.blacklist(bearer(revoked))).ok).toBe(true);
-      await redis.kill();
-
-      for (const client of [rest, grpc]) {
-        const started = Date.now();
-        const outcome = await client.info(bearer(revoked));
-        expect(outcome).toMatchObject({ ok: false, code: "unavailable" });
-        expect(Date.now() - started).toBeLessThan(2000);
-        const write = await client.blacklist(bearer(mint()));
-        expect(write).toMatchObject({ ok: false, code: "unavailable" });
-      }
-      const status = await rest.info(bearer(mint()));
-      expect(status.status).toBe(503);
-      if (!status.ok) expect(status.message).toMatch(/store is unavailable/);
-
-      await redis.restart();
-      // The data did not survive (no persistence in this test redis); what matters is recovery.
-      const deadline = Date.now() + 10_000;
-      let recovered = false;
-      while (!recovered && Date.now() < deadline) {
-        recovered = (await rest.info(bearer(mint()))).ok;
-        if (!recovered) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(recovered).toBe(true);
-    } finally {
-      grpc.close();
-    }
-  });
-});
