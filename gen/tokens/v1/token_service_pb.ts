@@ -6,8 +6,11 @@
 //
 // Every RPC acts on the caller's bearer token: send it as
 // `Authorization: Bearer <jwt>` (gRPC metadata `authorization`). The token
-// must verify (signature, allowed algorithm, issuer, unexpired `exp`) before
-// anything else happens; otherwise the call fails with UNAUTHENTICATED.
+// must verify (allowed algorithm, signature, issuer, unexpired `exp`, and
+// `aud`, `nbf`, required claims and maximum lifetime where configured) before
+// anything else happens; otherwise the call fails with UNAUTHENTICATED. When
+// the revocation store cannot answer, calls fail with UNAVAILABLE: a token is
+// never reported valid unchecked unless the server runs with FAIL_OPEN=true.
 //
 // Each RPC is also served as a plain REST route from its `google.api.http`
 // annotation. REST bodies use the proto field names (`decoded_token`), and
