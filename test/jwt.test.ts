@@ -1,8 +1,13 @@
-import { describe, expect, it } from "vitest";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import jwt from "jsonwebtoken";
+import { afterAll, describe, expect, it } from "vitest";
 import { parseBearer } from "../src/jwt/bearer.js";
 import { fingerprint } from "../src/jwt/fingerprint.js";
 import { TokenRejected } from "../src/jwt/token-rejected.js";
-import { secretKeySource } from "../src/jwt/key-source.js";
+import { publicKeyFileSource, secretKeySource, type KeySource } from "../src/jwt/key-source.js";
 import { createVerifier, type VerifierOptions } from "../src/jwt/verifier.js";
 import { ISSUER, SECRET, mint, rawToken, signRaw } from "./helpers/tokens.js";
 
@@ -14,8 +19,8 @@ const defaults: VerifierOptions = {
   maxLifetimeSeconds: undefined,
   clockToleranceSeconds: 5,
 };
-const verifierWith = (options: Partial<VerifierOptions> = {}) =>
-  createVerifier({ ...defaults, ...options }, secretKeySource(SECRET));
+const verifierWith = (options: Partial<VerifierOptions> = {}, keys: KeySource = secretKeySource(SECRET)) =>
+  createVerifier({ ...defaults, ...options }, keys);
 const verify = verifierWith();
 
 function syncRejection(action: () => unknown): string {
@@ -142,5 +147,47 @@ describe("verifier", () => {
   it("refuses a token that is not valid yet", async () => {
     const future = Math.floor(Date.now() / 1000) + 600;
     expect(await rejection(() => verify(mint({ nbf: future })))).toMatch(/not valid yet/);
+  });
+});
+
+describe("public-key algorithms (JWT_PUBLIC_KEY_FILE)", () => {
+  const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const p256 = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const p384 = generateKeyPairSync("ec", { namedCurve: "P-384" });
+  const dir = mkdtempSync(join(tmpdir(), "tb-keys-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const pemFile = (name: string, key: KeyObject) => {
+    const path = join(dir, name);
+    writeFileSync(path, key.export({ type: "spki", format: "pem" }));
+    return path;
+  };
+
+  it.each([
+    ["RS256", rsa],
+    ["RS384", rsa],
+    ["RS512", rsa],
+    ["PS256", rsa],
+    ["ES256", p256],
+    ["ES384", p384],
+  ] as const)("verifies %s with the matching public key, and refuses it when not allowed", async (alg, pair) => {
+    const keys = publicKeyFileSource(pemFile(`${alg}.pem`, pair.publicKey));
+    const token = jwt.sign({ sub: alg }, pair.privateKey, { algorithm: alg, issuer: ISSUER, expiresIn: 60 });
+    expect((await verifierWith({ algorithms: [alg] }, keys)(token)).claims.sub).toBe(alg);
+    const other = alg === "RS256" ? "PS256" : "RS256";
+    expect(await rejection(() => verifierWith({ algorithms: [other] }, keys)(token))).toMatch(/not allowed/);
+  });
+
+  it("refuses an ES256 token against an RSA key, even when both algorithms are allowed", async () => {
+    const keys = publicKeyFileSource(pemFile("rsa.pem", rsa.publicKey));
+    const token = jwt.sign({ sub: "x" }, p256.privateKey, { algorithm: "ES256", issuer: ISSUER, expiresIn: 60 });
+    expect(await rejection(() => verifierWith({ algorithms: ["RS256", "ES256"] }, keys)(token))).toMatch(
+      /does not match the configured key/,
+    );
+  });
+
+  it("names JWT_PUBLIC_KEY_FILE when the file holds no key", () => {
+    const path = join(dir, "empty.pem");
+    writeFileSync(path, "not a key");
+    expect(() => publicKeyFileSource(path)).toThrow(/JWT_PUBLIC_KEY_FILE: cannot read a public key/);
   });
 });

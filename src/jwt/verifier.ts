@@ -150,5 +150,9 @@ function describe(err: unknown, options: VerifierOptions): string {
     if (message.startsWith("secretOrPublicKey must be")) return "Token algorithm does not match the configured key";
     return MALFORMED;
   }
+  // jsonwebtoken throws a plain Error when the key type cannot serve the alg.
+  if (err instanceof Error && err.message.startsWith('"alg" parameter')) {
+    return "Token algorithm does not match the configured key";
+  }
   return MALFORMED;
 }
