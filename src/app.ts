@@ -1,13 +1,16 @@
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import type { Config } from "./config.js";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { ConfigError, type Config } from "./config.js";
 import { openKeySource } from "./jwt/open-key-source.js";
 import { createVerifier } from "./jwt/verifier.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createServer } from "./server/create-server.js";
-import { createTokenService } from "./service/token-service.js";
+import { createTokenService, type ServiceObserver } from "./service/token-service.js";
 import { openStore } from "./store/open-store.js";
 import type { RevocationStore } from "./store/revocation-store.js";
+import { timedStore } from "./store/timed-store.js";
 
 /** A running service: what main.ts starts, and what tests start in-process. */
 export interface App {
@@ -18,14 +21,21 @@ export interface App {
   close(deadlineMs?: number): Promise<void>;
 }
 
+/** How long a readiness probe waits for the store. */
+const READY_TIMEOUT_MS = 1000;
+
 /** Composes keys, store, verifier, service and server from a config, and listens. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const tls = config.tls === undefined ? undefined : readTls(config.tls);
   const keys = await openKeySource(config.jwt.key);
-  const store = await openStore(config.store).catch((err: unknown) => {
+  const rawStore = await openStore(config.store).catch((err: unknown) => {
     keys.close();
     throw err;
   });
   const metrics = createMetrics();
+  const store = timedStore(rawStore, (operation, seconds, ok) =>
+    metrics.storeSeconds.observe({ operation, outcome: ok ? "ok" : "error" }, seconds),
+  );
   try {
     const handlers = createTokenService({
       verifier: createVerifier(config.jwt, keys),
@@ -33,22 +43,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       adminKey: config.adminKey,
       maxTokenBytes: config.jwt.maxTokenBytes,
       failOpen: config.failOpen,
-      observer: {
-        storeError(operation, fingerprint, error) {
-          metrics.storeErrors.inc({ operation });
-          logger.warn({ operation, fingerprint, error: error.message }, "revocation store call failed");
-        },
-        failedOpen(fingerprint) {
-          metrics.failOpen.inc();
-          logger.error({ fingerprint }, "FAIL_OPEN: answered valid WITHOUT a revocation check; the store is down");
-        },
-      },
+      observer: observe(metrics, logger),
     });
     const server = createServer({
       handlers,
+      ready: () => ready(store),
+      metrics: metrics.registry,
       maxHeaderBytes: config.maxHeaderBytes,
       readMaxBytes: config.maxBodyBytes,
-      metrics: metrics.registry,
+      corsOrigins: config.corsOrigins,
+      tls,
       onInternalError: (err) => logger.error({ error: String(err) }, "internal error"),
     });
     const address = await server.listen(config.port, config.host);
@@ -67,4 +71,51 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     keys.close();
     throw err;
   }
+}
+
+/** Logs one line per call and keeps the metrics; only fingerprints, never tokens. */
+function observe(metrics: Metrics, logger: Logger): ServiceObserver {
+  return {
+    callCompleted({ rpc, protocol, code, durationMs, fingerprint, message }) {
+      const codeName = code === undefined ? "ok" : codeToString(code);
+      metrics.requests.inc({ rpc, protocol, code: codeName });
+      metrics.requestSeconds.observe({ rpc, protocol }, durationMs / 1000);
+      if (logger.isLevelEnabled("info")) {
+        logger.info({ rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, info: message }, "request");
+      }
+    },
+    changed(change, fingerprint) {
+      metrics.revocations.inc({ change });
+      logger.info({ change, fingerprint }, change === "revoked" ? "token revoked" : "token restored");
+    },
+    storeError(operation, fingerprint, error) {
+      metrics.storeErrors.inc({ operation });
+      logger.warn({ operation, fingerprint, error: error.message }, "revocation store call failed");
+    },
+    failedOpen(fingerprint) {
+      metrics.failOpen.inc();
+      logger.error({ fingerprint }, "FAIL_OPEN: answered valid WITHOUT a revocation check; the store is down");
+    },
+  };
+}
+
+async function ready(store: RevocationStore): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS)));
+  try {
+    return await Promise.race([store.ping().then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function readTls(files: NonNullable<Config["tls"]>): { cert: Buffer; key: Buffer } {
+  const read = (name: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`${name}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read("TLS_CERT_FILE", files.certFile), key: read("TLS_KEY_FILE", files.keyFile) };
 }

@@ -61,6 +61,10 @@ export interface Config {
    */
   failOpen: boolean;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** PEM files: serve TLS (h2 and http/1.1 by ALPN) on the port instead of cleartext. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Browser origins allowed to call the API (CORS); "*" allows any. */
+  corsOrigins: string[];
 }
 
 /** A configuration problem, reported at start-up instead of a stack trace. */
@@ -105,7 +109,28 @@ export function loadConfig(env: Env = process.env): Config {
         : { kind: "sqlite", path: nonEmpty(env, "SQLITE_PATH") ?? "./data/tokens.db", timeoutMs },
     failOpen: boolean(env, "FAIL_OPEN", false),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
+    tls: tlsFiles(env),
+    corsOrigins: corsOrigins(env),
   };
+}
+
+function tlsFiles(env: Env): Config["tls"] {
+  const certFile = nonEmpty(env, "TLS_CERT_FILE");
+  const keyFile = nonEmpty(env, "TLS_KEY_FILE");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError("TLS_CERT_FILE and TLS_KEY_FILE: set both to serve TLS, or neither");
+  }
+  return certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile };
+}
+
+function corsOrigins(env: Env): string[] {
+  const origins = list(env, "CORS_ORIGINS") ?? [];
+  for (const origin of origins) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin like https://app.example.com (no path), or *`);
+    }
+  }
+  return origins;
 }
 
 function keyAndAlgorithms(env: Env): Pick<JwtConfig, "key" | "algorithms"> {

@@ -30,6 +30,10 @@ async function main(): Promise<void> {
       logger.fatal(`cannot load verification keys: ${err.message}`);
       process.exit(1);
     }
+    if (err instanceof ConfigError) {
+      logger.fatal(`invalid configuration: ${err.message}`);
+      process.exit(2);
+    }
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
       logger.fatal(`PORT ${config.port} is already in use: stop what holds it or set PORT`);
       process.exit(1);
@@ -45,6 +49,8 @@ async function main(): Promise<void> {
       algorithms: config.jwt.algorithms,
       unblacklist: config.adminKey === undefined ? "disabled (set ADMIN_KEY)" : "enabled",
       failOpen: config.failOpen,
+      tls: config.tls !== undefined,
+      cors: config.corsOrigins,
     },
     "token-blacklist listening",
   );

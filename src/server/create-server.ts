@@ -1,8 +1,15 @@
 import type { ConnectRouter } from "@connectrpc/connect";
-import type { Registry } from "prom-client";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Registry } from "prom-client";
+import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { Health } from "../../gen/health/v1/health_pb.js";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
+import { createHealthService } from "../service/health-service.js";
+import { createReflectionServices } from "../service/reflection-service.js";
 import type { TokenServiceHandlers } from "../service/token-service.js";
+import { createCors } from "./cors.js";
+import { createOperationalRoutes } from "./operational-routes.js";
 import { createRestHandler } from "./rest-handler.js";
 import { restRoutes } from "./rest-routes.js";
 import { createSinglePortServer, type SinglePortServer } from "./single-port.js";
@@ -10,20 +17,27 @@ import { createSinglePortServer, type SinglePortServer } from "./single-port.js"
 /** Options for {@link createServer}. */
 export interface ServerOptions {
   handlers: TokenServiceHandlers;
+  /** True while requests can be served (the store answers): drives /readyz and gRPC health. */
+  ready: () => Promise<boolean>;
+  /** Served as Prometheus text at GET /metrics. */
+  metrics: Registry;
   /** Request bodies larger than this are refused on every protocol. */
   readMaxBytes?: number;
-  /** Where failures that are our fault are reported. */
-  onInternalError?: (err: unknown) => void;
   /** Larger request headers are refused by the HTTP layer. */
   maxHeaderBytes?: number;
-  /** Served as Prometheus text at GET /metrics. */
-  metrics?: Registry;
+  /** Browser origins allowed to call (CORS); empty: none. */
+  corsOrigins?: readonly string[];
+  /** PEM certificate chain and key: serve TLS (h2 and http/1.1 by ALPN) instead of cleartext. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
+  /** Where failures that are our fault are reported. */
+  onInternalError?: (err: unknown) => void;
 }
 
 /**
- * The TokenService on one port: gRPC, gRPC-Web and Connect through Connect's
- * router, and the REST routes from the `google.api.http` annotations as its
- * fallback, all calling the same handlers.
+ * Everything on one port: TokenService over gRPC, gRPC-Web and Connect
+ * through Connect's router, with gRPC health and reflection beside it; the
+ * REST routes from the `google.api.http` annotations, the probes and
+ * `/metrics` as its fallback. REST and RPC call the same handlers.
  */
 export function createServer(options: ServerOptions): SinglePortServer {
   const readMaxBytes = options.readMaxBytes ?? 64 * 1024;
@@ -34,28 +48,28 @@ export function createServer(options: ServerOptions): SinglePortServer {
     readMaxBytes,
     onInternalError,
   });
-  const metrics = options.metrics;
-  const handler = connectNodeAdapter({
-    routes: (router: ConnectRouter) => router.service(TokenService, options.handlers),
+  const operational = createOperationalRoutes({ ready: options.ready, metrics: options.metrics });
+  const reflection = createReflectionServices([TokenService, Health]);
+  const health = createHealthService({ services: [TokenService.typeName], ready: options.ready });
+  const adapter = connectNodeAdapter({
+    routes: (router: ConnectRouter) => {
+      router.service(TokenService, options.handlers);
+      router.service(Health, health);
+      router.service(ServerReflectionV1, reflection.v1);
+      router.service(ServerReflectionV1alpha, reflection.v1alpha);
+    },
     fallback: (req, res) => {
-      if (metrics !== undefined && req.method === "GET" && req.url === "/metrics") {
-        metrics.metrics().then(
-          (text) => {
-            res.writeHead(200, { "content-type": metrics.contentType });
-            res.end(text);
-          },
-          (err: unknown) => {
-            onInternalError(err);
-            res.writeHead(500, { "content-type": "text/plain" });
-            res.end("metrics unavailable");
-          },
-        );
-        return;
-      }
+      const path = req.url?.split("?", 1)[0] ?? "/";
+      if (operational(req.method, path, res)) return;
       rest(req, res);
     },
     readMaxBytes,
     jsonOptions: { alwaysEmitImplicit: true },
   });
-  return createSinglePortServer({ handler, maxHeaderBytes: options.maxHeaderBytes });
+  const cors = options.corsOrigins?.length ? createCors(options.corsOrigins) : undefined;
+  return createSinglePortServer({
+    handler: cors === undefined ? adapter : (req, res) => cors(req, res) || adapter(req, res),
+    maxHeaderBytes: options.maxHeaderBytes,
+    tls: options.tls,
+  });
 }

@@ -82,7 +82,7 @@ async function serve(options: RestHandlerOptions, req: Request, res: Response): 
     const request = bindRequest(route, body, query, pathParams);
     const impl = options.impls[route.method.localName];
     if (impl === undefined) throw new ConnectError(`${route.method.name} is not implemented`, Code.Unimplemented);
-    const ctx: CallContext = { requestHeader: { get: (name) => header(req, name) } };
+    const ctx: CallContext = { requestHeader: { get: (name) => header(req, name) }, protocolName: "rest" };
     const response = create(route.method.output, (await impl(request, ctx)) as Record<string, unknown>);
     send(res, 200, toJson(route.method.output, response, { useProtoFieldName: true, alwaysEmitImplicit: true }));
   } catch (err) {

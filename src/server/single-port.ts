@@ -3,31 +3,39 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import type * as tls from "node:tls";
 import { encodeGrpcMessagesMinimally } from "./grpc-message.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
-type Handler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+type Response = http.ServerResponse | http2.Http2ServerResponse;
+type Handler = (req: Request, res: Response) => void;
 
 /** Options for {@link createSinglePortServer}. */
 export interface SinglePortOptions {
   handler: Handler;
+  /** PEM certificate chain and key: serve TLS, with ALPN choosing h2 or http/1.1. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Larger request headers get 431 (HTTP/1) or a refused stream (HTTP/2). Node's default is 16 KiB. */
-  maxHeaderBytes?: number;
-  /** A connection that sends nothing for this long is dropped before it is routed. */
+  maxHeaderBytes?: number | undefined;
+  /** A cleartext connection that sends nothing for this long is dropped before it is routed. */
   sniffTimeoutMs?: number;
+  /**
+   * On close, how long connections that are idle (keep-alive, or not yet
+   * sending) stay open, so a request already on the wire is still served.
+   */
+  idleGraceMs?: number;
 }
 
-/** HTTP/1.1 and h2c on one cleartext port. */
+/** HTTP/1.1 and HTTP/2 on one port. */
 export interface SinglePortServer {
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
-   * Stops accepting, sends GOAWAY to HTTP/2 sessions and closes idle HTTP/1
-   * connections, lets in-flight requests finish, and destroys whatever is
+   * Graceful stop: stops accepting, sends GOAWAY to HTTP/2 sessions, answers
+   * HTTP/1 requests with `Connection: close`, closes idle connections after
+   * a short grace, lets in-flight requests finish, and destroys whatever is
    * still open after `deadlineMs`.
    */
   close(deadlineMs?: number): Promise<void>;
@@ -38,7 +46,7 @@ export interface SinglePortServer {
  * with a JSON error like every other refusal, instead of a bare status line.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || (err.code === "ECONNRESET")) {
+  if (!socket.writable || err.code === "ECONNRESET") {
     socket.destroy();
     return;
   }
@@ -55,68 +63,97 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 }
 
 /**
- * One port for HTTP/1.1 and HTTP/2 cleartext. Node's `allowHTTP1` only works
- * with TLS (ALPN), so a `net.Server` reads the first bytes of each connection,
- * compares them with the HTTP/2 client preface, puts them back and hands the
- * socket to the matching server with `emit("connection")`.
+ * One port for HTTP/1.1 and HTTP/2. With TLS, ALPN picks the protocol
+ * (`allowHTTP1`). In cleartext, Node's `allowHTTP1` does not work, so a
+ * `net.Server` reads the first bytes of each connection, compares them with
+ * the HTTP/2 client preface, puts them back and hands the socket to the
+ * matching server with `emit("connection")`.
  */
 export function createSinglePortServer(options: SinglePortOptions): SinglePortServer {
+  const maxHeaderSize = options.maxHeaderBytes ?? 32 * 1024;
   const sockets = new Set<net.Socket>();
-  const routed = new WeakSet<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
-  let closing = false;
-
   // Requests in flight per HTTP/1 connection. Node tracks idle connections
   // only for servers that listen themselves, so close() uses this instead.
   const h1InFlight = new Map<net.Socket, number>();
-  const maxHeaderSize = options.maxHeaderBytes ?? 32 * 1024;
-  const h1 = http.createServer({ maxHeaderSize }, (req, res) => {
+  // Connections an HTTP/2 session owns; GOAWAY closes them once their streams end.
+  const h2Sockets = new WeakSet<net.Socket>();
+  let closing = false;
+
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      h1InFlight.delete(socket);
+    });
+  };
+  const serveH1 = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const socket = req.socket;
     h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
     res.once("close", () => h1InFlight.set(socket, (h1InFlight.get(socket) ?? 1) - 1));
     if (closing) res.setHeader("connection", "close");
     options.handler(req, res);
-  });
-  h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
-  h1.on("clientError", answerClientError);
-  const h2 = http2.createServer({ settings: { maxHeaderListSize: maxHeaderSize } }, (req, res) => {
+  };
+  const serveH2 = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     encodeGrpcMessagesMinimally(req, res);
     options.handler(req, res);
-  });
-  h2.on("session", (session) => {
+  };
+  const trackSession = (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (closing) session.close();
-  });
-
-  const route = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-    socket.setTimeout(options.sniffTimeoutMs ?? 10_000, () => socket.destroy());
-    let received: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-      const n = Math.min(received.length, HTTP2_PREFACE.length);
-      const http2Prefix = received.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
-      if (http2Prefix && n < HTTP2_PREFACE.length) return; // wait for the rest of the preface
-      socket.removeListener("data", onData);
-      routed.add(socket);
-      socket.setTimeout(0);
-      socket.pause();
-      socket.unshift(received);
-      if (http2Prefix) {
-        h2.emit("connection", socket);
-      } else {
-        h1InFlight.set(socket, 0);
-        socket.once("close", () => h1InFlight.delete(socket));
-        h1.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
   };
-  const listener = net.createServer(route);
+  const h2Settings = { maxHeaderListSize: maxHeaderSize };
+
+  let listener: net.Server;
+  if (options.tls !== undefined) {
+    const secure = http2.createSecureServer(
+      { cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, settings: h2Settings, maxHeaderSize } as http2.SecureServerOptions,
+      (req: Request, res: Response) =>
+        req.httpVersionMajor === 2
+          ? serveH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)
+          : serveH1(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse),
+    );
+    secure.on("secureConnection", (socket: tls.TLSSocket) => {
+      track(socket);
+      if (socket.alpnProtocol === "h2") h2Sockets.add(socket);
+      else h1InFlight.set(socket, 0);
+    });
+    secure.on("session", trackSession);
+    secure.on("clientError", answerClientError);
+    listener = secure;
+  } else {
+    const h1 = http.createServer({ maxHeaderSize }, serveH1);
+    h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
+    h1.on("clientError", answerClientError);
+    const h2 = http2.createServer({ settings: h2Settings }, serveH2);
+    h2.on("session", trackSession);
+    listener = net.createServer((socket) => {
+      track(socket);
+      socket.on("error", () => socket.destroy());
+      socket.setTimeout(options.sniffTimeoutMs ?? 10_000, () => socket.destroy());
+      let received: Buffer = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+        const n = Math.min(received.length, HTTP2_PREFACE.length);
+        const http2Prefix = received.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+        if (http2Prefix && n < HTTP2_PREFACE.length) return; // wait for the rest of the preface
+        socket.removeListener("data", onData);
+        socket.setTimeout(0);
+        socket.pause();
+        socket.unshift(received);
+        if (http2Prefix) {
+          h2Sockets.add(socket);
+          h2.emit("connection", socket);
+        } else {
+          h1InFlight.set(socket, 0);
+          h1.emit("connection", socket);
+          socket.resume();
+        }
+      };
+      socket.on("data", onData);
+    });
+  }
 
   return {
     listen(port, host) {
@@ -132,14 +169,17 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
       closing = true;
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       for (const session of sessions) session.close();
-      const deadline = Date.now() + deadlineMs;
-      while (sockets.size > 0 && Date.now() < deadline) {
-        for (const socket of sockets) {
-          const inFlight = h1InFlight.get(socket);
-          // Idle keep-alive HTTP/1 connections, and ones still being sniffed, can go now.
-          if (inFlight === 0 || (inFlight === undefined && !routed.has(socket))) socket.destroy();
+      const started = Date.now();
+      const grace = Math.min(options.idleGraceMs ?? 300, deadlineMs / 4);
+      while (sockets.size > 0 && Date.now() - started < deadlineMs) {
+        if (Date.now() - started >= grace) {
+          for (const socket of sockets) {
+            const inFlight = h1InFlight.get(socket);
+            // Idle keep-alive HTTP/1 connections, and ones that never sent a byte, go now.
+            if (inFlight === 0 || (inFlight === undefined && !h2Sockets.has(socket))) socket.destroy();
+          }
         }
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
       for (const socket of sockets) socket.destroy();
       await stopped;

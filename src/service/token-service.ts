@@ -12,17 +12,35 @@ import type { VerifiedToken, Verifier } from "../jwt/verifier.js";
 import { StoreUnavailable, type RevocationStore } from "../store/revocation-store.js";
 import { createAdminKeyCheck } from "./admin-key.js";
 
-/** What a handler reads of a call: its headers (gRPC metadata). */
+/** What a handler reads of a call: its headers (gRPC metadata) and protocol. */
 export interface CallContext {
   readonly requestHeader: { get(name: string): string | null };
+  /** "grpc", "grpc-web" or "connect" (set by Connect), or "rest". */
+  readonly protocolName: string;
 }
 
-/** A store call, for observers. */
-export type StoreOperation = "check" | "revoke" | "restore";
+/** The RPCs, as observers name them. */
+export type RpcName = "Info" | "Blacklist" | "Unblacklist";
+
+/** One finished call, for logs and metrics: a fingerprint, never a token. */
+export interface CallRecord {
+  rpc: RpcName;
+  protocol: string;
+  /** undefined for success. */
+  code: Code | undefined;
+  durationMs: number;
+  /** Set once the token verified. */
+  fingerprint: string | undefined;
+  /** For failures: the message sent to the caller. */
+  message: string | undefined;
+}
 
 /** Hooks for logs and metrics; they receive fingerprints, never tokens. */
 export interface ServiceObserver {
-  storeError(operation: StoreOperation, fingerprint: string, error: Error): void;
+  callCompleted(record: CallRecord): void;
+  /** A revocation was added ("revoked") or lifted ("restored") by this call. */
+  changed(change: "revoked" | "restored", fingerprint: string): void;
+  storeError(operation: "check" | "revoke" | "restore", fingerprint: string, error: Error): void;
   /** Info said "valid" without a revocation check (FAIL_OPEN=true, store down). */
   failedOpen(fingerprint: string): void;
 }
@@ -50,15 +68,21 @@ export interface TokenServiceHandlers {
   unblacklist(request: unknown, ctx: CallContext): Promise<MessageInitShape<typeof UnblacklistResponseSchema>>;
 }
 
+/** Per-call facts the observer reports once the call ends. */
+interface Trace {
+  fingerprint: string | undefined;
+}
+
 /** Builds the TokenService handlers over a verifier and a store. */
 export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers {
   const checkAdminKey = deps.adminKey === undefined ? undefined : createAdminKeyCheck(deps.adminKey);
+  const { store, observer } = deps;
 
-  const observer = deps.observer;
-
-  const authenticate = async (ctx: CallContext): Promise<VerifiedToken> => {
+  const authenticate = async (ctx: CallContext, trace: Trace): Promise<VerifiedToken> => {
     try {
-      return await deps.verifier(parseBearer(ctx.requestHeader.get("authorization"), deps.maxTokenBytes));
+      const verified = await deps.verifier(parseBearer(ctx.requestHeader.get("authorization"), deps.maxTokenBytes));
+      trace.fingerprint = verified.fingerprint;
+      return verified;
     } catch (err) {
       if (err instanceof TokenRejected) throw new ConnectError(err.message, Code.Unauthenticated);
       if (err instanceof KeysUnavailable) {
@@ -68,8 +92,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers
     }
   };
 
-  /** Runs a store call; a store failure becomes UNAVAILABLE, never a success that was not stored. */
-  const storeCall = async <T>(operation: StoreOperation, fingerprint: string, call: () => Promise<T>): Promise<T> => {
+  /** A store write; failure becomes UNAVAILABLE, never a success that was not stored. */
+  const write = async <T>(operation: "revoke" | "restore", fingerprint: string, call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
     } catch (err) {
@@ -79,14 +103,39 @@ export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers
     }
   };
 
+  /** Runs one RPC and reports it to the observer, whatever the outcome. */
+  const observed = <R>(rpc: RpcName, run: (ctx: CallContext, trace: Trace) => Promise<R>) =>
+    observer === undefined
+      ? (_request: unknown, ctx: CallContext) => run(ctx, { fingerprint: undefined })
+      : async (_request: unknown, ctx: CallContext): Promise<R> => {
+          const started = performance.now();
+          const trace: Trace = { fingerprint: undefined };
+          let failure: ConnectError | undefined;
+          try {
+            return await run(ctx, trace);
+          } catch (err) {
+            failure = ConnectError.from(err);
+            throw err;
+          } finally {
+            observer.callCompleted({
+              rpc,
+              protocol: ctx.protocolName,
+              code: failure?.code,
+              durationMs: performance.now() - started,
+              fingerprint: trace.fingerprint,
+              message: failure?.rawMessage,
+            });
+          }
+        };
+
   return {
-    async info(_request, ctx) {
-      const verified = await authenticate(ctx);
+    info: observed("Info", async (ctx, trace) => {
+      const verified = await authenticate(ctx, trace);
       const fp = verified.fingerprint;
       let info = "Token is valid";
       let revoked: boolean;
       try {
-        revoked = await deps.store.isRevoked(fp);
+        revoked = await store.isRevoked(fp);
       } catch (err) {
         if (!(err instanceof StoreUnavailable)) throw err;
         observer?.storeError("check", fp, err);
@@ -96,27 +145,23 @@ export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers
         info = "Token is valid; revocation NOT checked: the store is unavailable and FAIL_OPEN=true";
       }
       if (revoked) throw new ConnectError("Token is blacklisted", Code.Unauthenticated);
-      return {
-        success: true,
-        token: verified.token,
-        decodedToken: verified.claims as JsonObject,
-        info,
-      };
-    },
+      return { success: true, token: verified.token, decodedToken: verified.claims as JsonObject, info };
+    }),
 
-    async blacklist(_request, ctx) {
-      const verified = await authenticate(ctx);
+    blacklist: observed("Blacklist", async (ctx, trace) => {
+      const verified = await authenticate(ctx, trace);
       const fp = verified.fingerprint;
-      const newly = await storeCall("revoke", fp, () => deps.store.revoke(fp, verified.revocationExpiresAtMs));
+      const newly = await write("revoke", fp, () => store.revoke(fp, verified.revocationExpiresAtMs));
+      if (newly) observer?.changed("revoked", fp);
       return {
         success: true,
         token: verified.token,
         info: newly ? "Token blacklisted" : "Token was already blacklisted",
         newlyBlacklisted: newly,
       };
-    },
+    }),
 
-    async unblacklist(_request, ctx) {
+    unblacklist: observed("Unblacklist", async (ctx, trace) => {
       if (checkAdminKey === undefined) {
         throw new ConnectError(
           "Unblacklist is disabled: set ADMIN_KEY on the server and send it in the x-admin-key header",
@@ -126,16 +171,17 @@ export function createTokenService(deps: TokenServiceDeps): TokenServiceHandlers
       if (!checkAdminKey(ctx.requestHeader.get("x-admin-key"))) {
         throw new ConnectError("Unblacklist needs the operator key in the x-admin-key header", Code.PermissionDenied);
       }
-      const verified = await authenticate(ctx);
+      const verified = await authenticate(ctx, trace);
       const fp = verified.fingerprint;
-      const restored = await storeCall("restore", fp, () => deps.store.restore(fp));
+      const restored = await write("restore", fp, () => store.restore(fp));
+      if (restored) observer?.changed("restored", fp);
       return {
         success: true,
         token: verified.token,
         info: restored ? "Token unblacklisted" : "Token was not blacklisted",
         wasBlacklisted: restored,
       };
-    },
+    }),
   };
 }
 
