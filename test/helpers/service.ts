@@ -21,13 +21,22 @@ export const ADMIN_KEY = "test-admin-key-0123456789";
  * Starts the service in this process on port 0. `env` is what main.ts would
  * read; without REDIS_URL or SQLITE_PATH the store is SQLite in a temp dir.
  */
-export async function startService(env: Record<string, string | undefined> = {}): Promise<TestService> {
+export async function startService(
+  env: Record<string, string | undefined> = {},
+  options: { logLines?: string[] } = {},
+): Promise<TestService> {
   let dir: string | undefined;
   if (env.REDIS_URL === undefined && env.SQLITE_PATH === undefined) {
     dir = mkdtempSync(join(tmpdir(), "tb-sqlite-"));
     env = { ...env, SQLITE_PATH: join(dir, "tokens.db") };
   }
-  const app = await startApp(loadConfig({ ADMIN_KEY, HOST: "127.0.0.1", ...env, PORT: "0" }), createLogger("silent"));
+  const config = loadConfig({ ADMIN_KEY, HOST: "127.0.0.1", ...env, PORT: "0" });
+  const lines = options.logLines;
+  const logger =
+    lines === undefined
+      ? createLogger("silent")
+      : createLogger(config.logLevel, { write: (line: string) => void lines.push(line) });
+  const app = await startApp(config, logger);
   const port = app.address.port;
   return {
     port,
