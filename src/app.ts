@@ -17,8 +17,11 @@ export interface App {
   address: AddressInfo;
   store: RevocationStore;
   metrics: Metrics;
-  /** Stops accepting, lets in-flight requests finish (up to `deadlineMs`), closes the store. */
-  close(deadlineMs?: number): Promise<void>;
+  /**
+   * Drains for `drainMs` (requests already sent are still served), stops
+   * accepting, lets in-flight requests finish (up to `deadlineMs`), closes the store.
+   */
+  close(deadlineMs?: number, drainMs?: number): Promise<void>;
 }
 
 /** How long a readiness probe waits for the store. */
@@ -60,8 +63,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       address,
       store,
       metrics,
-      async close(deadlineMs) {
-        await server.close(deadlineMs);
+      async close(deadlineMs, drainMs) {
+        await server.close(deadlineMs, drainMs);
         await store.close();
         keys.close();
       },

@@ -22,23 +22,19 @@ export interface SinglePortOptions {
   maxHeaderBytes?: number | undefined;
   /** A cleartext connection that sends nothing for this long is dropped before it is routed. */
   sniffTimeoutMs?: number;
-  /**
-   * On close, how long connections that are idle (keep-alive, or not yet
-   * sending) stay open, so a request already on the wire is still served.
-   */
-  idleGraceMs?: number;
 }
 
 /** HTTP/1.1 and HTTP/2 on one port. */
 export interface SinglePortServer {
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
-   * Graceful stop: stops accepting, sends GOAWAY to HTTP/2 sessions, answers
-   * HTTP/1 requests with `Connection: close`, closes idle connections after
-   * a short grace, lets in-flight requests finish, and destroys whatever is
-   * still open after `deadlineMs`.
+   * Graceful stop. For `drainMs` it keeps accepting and reading, so requests
+   * already on the wire (even in the kernel's accept backlog) are served,
+   * while HTTP/1 answers carry `Connection: close`. Then it stops accepting,
+   * sends GOAWAY to HTTP/2 sessions, closes idle connections, lets in-flight
+   * requests finish, and destroys whatever is still open at `deadlineMs`.
    */
-  close(deadlineMs?: number): Promise<void>;
+  close(deadlineMs?: number, drainMs?: number): Promise<void>;
 }
 
 /**
@@ -78,7 +74,8 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
   const h1InFlight = new Map<net.Socket, number>();
   // Connections an HTTP/2 session owns; GOAWAY closes them once their streams end.
   const h2Sockets = new WeakSet<net.Socket>();
-  let closing = false;
+  let closing = false; // HTTP/1 answers say Connection: close
+  let drained = false; // drain is over: GOAWAY, no more accepts
 
   const track = (socket: net.Socket) => {
     sockets.add(socket);
@@ -101,7 +98,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
   const trackSession = (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
-    if (closing) session.close();
+    if (drained) setTimeout(() => session.close(), 50); // after its first streams are read
   };
   const h2Settings = { maxHeaderListSize: maxHeaderSize };
 
@@ -165,21 +162,21 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
         });
       });
     },
-    async close(deadlineMs = 10_000) {
+    async close(deadlineMs = 10_000, drainMs = 500) {
+      const started = Date.now();
       closing = true;
+      const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+      while (Date.now() - started < Math.min(drainMs, deadlineMs / 2)) await tick();
+      drained = true;
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       for (const session of sessions) session.close();
-      const started = Date.now();
-      const grace = Math.min(options.idleGraceMs ?? 300, deadlineMs / 4);
       while (sockets.size > 0 && Date.now() - started < deadlineMs) {
-        if (Date.now() - started >= grace) {
-          for (const socket of sockets) {
-            const inFlight = h1InFlight.get(socket);
-            // Idle keep-alive HTTP/1 connections, and ones that never sent a byte, go now.
-            if (inFlight === 0 || (inFlight === undefined && !h2Sockets.has(socket))) socket.destroy();
-          }
+        for (const socket of sockets) {
+          const inFlight = h1InFlight.get(socket);
+          // Idle keep-alive HTTP/1 connections, and ones that never sent a byte, go now.
+          if (inFlight === 0 || (inFlight === undefined && !h2Sockets.has(socket))) socket.destroy();
         }
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await tick();
       }
       for (const socket of sockets) socket.destroy();
       await stopped;

@@ -120,7 +120,11 @@ const googleProtoDir = fileURLToPath(new URL("../../node_modules/google-proto-fi
  * gRPC with @grpc/grpc-js, an independent implementation that shares no code
  * with Connect, loading the .proto the way other services would.
  */
-export function grpcJsClient(port: number): TokenClient {
+export function grpcJsClient(
+  port: number,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  channelOptions: grpc.ChannelOptions = {},
+): TokenClient {
   const definition = protoLoader.loadSync("tokens/v1/token_service.proto", {
     includeDirs: [protoDir, googleProtoDir],
     defaults: true,
@@ -128,7 +132,7 @@ export function grpcJsClient(port: number): TokenClient {
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
     tokens: { v1: { TokenService: grpc.ServiceClientConstructor } };
   };
-  const client = new pkg.tokens.v1.TokenService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new pkg.tokens.v1.TokenService(`127.0.0.1:${port}`, credentials, channelOptions);
   const call = (method: "Info" | "Blacklist" | "Unblacklist", headers: CallHeaders) =>
     new Promise<Outcome>((resolve) => {
       const metadata = new grpc.Metadata();

@@ -43,7 +43,7 @@ export async function startService(
     baseUrl: `http://127.0.0.1:${port}`,
     app,
     async close() {
-      await app.close(2000);
+      await app.close(2000, 20);
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
