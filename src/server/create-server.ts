@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Registry } from "prom-client";
@@ -9,6 +11,8 @@ import { createHealthService } from "../service/health-service.js";
 import { createReflectionServices } from "../service/reflection-service.js";
 import type { TokenServiceHandlers } from "../service/token-service.js";
 import { createCors } from "./cors.js";
+import { encodeGrpcMessagesMinimally } from "./grpc-message.js";
+import { createGrpcUnaryFastPath } from "./grpc-unary.js";
 import { createOperationalRoutes } from "./operational-routes.js";
 import { createRestHandler } from "./rest-handler.js";
 import { restRoutes } from "./rest-routes.js";
@@ -37,7 +41,8 @@ export interface ServerOptions {
  * Everything on one port: TokenService over gRPC, gRPC-Web and Connect
  * through Connect's router, with gRPC health and reflection beside it; the
  * REST routes from the `google.api.http` annotations, the probes and
- * `/metrics` as its fallback. REST and RPC call the same handlers.
+ * `/metrics` as its fallback. Plain unary gRPC to TokenService takes a fast
+ * path in front of Connect. Every route calls the same handlers.
  */
 export function createServer(options: ServerOptions): SinglePortServer {
   const readMaxBytes = options.readMaxBytes ?? 64 * 1024;
@@ -66,9 +71,24 @@ export function createServer(options: ServerOptions): SinglePortServer {
     readMaxBytes,
     jsonOptions: { alwaysEmitImplicit: true },
   });
+  const grpcUnary = createGrpcUnaryFastPath({
+    service: TokenService,
+    impls: { ...options.handlers },
+    readMaxBytes,
+    onInternalError,
+  });
   const cors = options.corsOrigins?.length ? createCors(options.corsOrigins) : undefined;
+  const handler = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => {
+    if (cors?.(req, res)) return;
+    if (req.httpVersionMajor === 2) {
+      const [h2req, h2res] = [req as Http2ServerRequest, res as Http2ServerResponse];
+      if (grpcUnary(h2req, h2res)) return;
+      encodeGrpcMessagesMinimally(h2req, h2res);
+    }
+    adapter(req, res);
+  };
   return createSinglePortServer({
-    handler: cors === undefined ? adapter : (req, res) => cors(req, res) || adapter(req, res),
+    handler,
     maxHeaderBytes: options.maxHeaderBytes,
     tls: options.tls,
   });

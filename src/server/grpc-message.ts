@@ -14,8 +14,13 @@ export function minimalGrpcMessage(value: string): string {
   } catch {
     return value;
   }
+  return encodeGrpcMessage(decoded);
+}
+
+/** Percent-encodes a status message for `grpc-message` as the gRPC spec asks. */
+export function encodeGrpcMessage(message: string): string {
   let out = "";
-  for (const byte of Buffer.from(decoded, "utf8")) {
+  for (const byte of Buffer.from(message, "utf8")) {
     out +=
       byte >= 0x20 && byte <= 0x7e && byte !== 0x25
         ? String.fromCharCode(byte)

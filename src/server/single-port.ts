@@ -4,7 +4,6 @@ import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type * as tls from "node:tls";
-import { encodeGrpcMessagesMinimally } from "./grpc-message.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -91,10 +90,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     if (closing) res.setHeader("connection", "close");
     options.handler(req, res);
   };
-  const serveH2 = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-    encodeGrpcMessagesMinimally(req, res);
-    options.handler(req, res);
-  };
+  const serveH2 = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => options.handler(req, res);
   const trackSession = (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
