@@ -36,8 +36,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     throw err;
   });
   const metrics = createMetrics();
+  const storeTimers = labelled((key: string) => {
+    const [operation, outcome] = key.split(" ") as [string, string];
+    return metrics.storeSeconds.labels({ operation, outcome });
+  });
   const store = timedStore(rawStore, (operation, seconds, ok) =>
-    metrics.storeSeconds.observe({ operation, outcome: ok ? "ok" : "error" }, seconds),
+    storeTimers(ok ? `${operation} ok` : `${operation} error`).observe(seconds),
   );
   try {
     const handlers = createTokenService({
@@ -76,13 +80,34 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   }
 }
 
+/**
+ * Memoizes prom-client label children by a string key: `labels({...})`
+ * hashes its label object on every call, which shows on the hot path.
+ */
+function labelled<T>(make: (key: string) => T): (key: string) => T {
+  const children = new Map<string, T>();
+  return (key) => {
+    let child = children.get(key);
+    if (child === undefined) children.set(key, (child = make(key)));
+    return child;
+  };
+}
+
 /** Logs one line per call and keeps the metrics; only fingerprints, never tokens. */
 function observe(metrics: Metrics, logger: Logger): ServiceObserver {
+  const counted = labelled((key: string) => {
+    const [rpc, protocol, code] = key.split(" ") as [string, string, string];
+    return metrics.requests.labels({ rpc, protocol, code });
+  });
+  const timed = labelled((key: string) => {
+    const [rpc, protocol] = key.split(" ") as [string, string];
+    return metrics.requestSeconds.labels({ rpc, protocol });
+  });
   return {
     callCompleted({ rpc, protocol, code, durationMs, fingerprint, message }) {
       const codeName = code === undefined ? "ok" : codeToString(code);
-      metrics.requests.inc({ rpc, protocol, code: codeName });
-      metrics.requestSeconds.observe({ rpc, protocol }, durationMs / 1000);
+      counted(`${rpc} ${protocol} ${codeName}`).inc();
+      timed(`${rpc} ${protocol}`).observe(durationMs / 1000);
       if (logger.isLevelEnabled("info")) {
         logger.info({ rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, info: message }, "request");
       }
