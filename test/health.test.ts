@@ -7,6 +7,7 @@ import { startService, type TestService } from "./helpers/service.js";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { fileURLToPath } from "node:url";
+import { eventually } from "./helpers/eventually.js";
 
 let redis: TestRedis;
 let service: TestService;
@@ -40,15 +41,6 @@ function grpcHealth(port: number) {
       ),
     );
   return { check, close: () => client.close() };
-}
-
-async function eventually(check: () => Promise<boolean>, deadlineMs = 10_000): Promise<boolean> {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
 }
 
 const probe = async (path: string) => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, grpcJsClient, restHttp1Client, type TokenClient } from "./helpers/clients.js";
 import { startService, type TestService } from "./helpers/service.js";
 import { ISSUER, ecdsaOtherS } from "./helpers/tokens.js";
+import { eventually } from "./helpers/eventually.js";
 
 /** An issuer's JWKS endpoint, served by the test over loopback; keys can rotate. */
 interface Issuer {
@@ -74,16 +75,6 @@ afterAll(async () => {
   await service.close();
   await issuer.close();
 });
-
-/** Polls until `check` holds or the deadline passes. */
-async function eventually(check: () => Promise<boolean>, deadlineMs = 5000): Promise<boolean> {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
 
 describe("ES256 keys from a JWKS URL", () => {
   it("accepts a token whose kid is in the key set, on REST and gRPC", async () => {

@@ -6,6 +6,7 @@ import { openRedisStore } from "../src/store/redis-store.js";
 import type { RevocationStore } from "../src/store/revocation-store.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { eventually } from "./helpers/eventually.js";
 
 /** One contract, every store: each implementation must pass all of it. */
 interface StoreFactory {
@@ -41,16 +42,6 @@ const factories: StoreFactory[] = [
 
 const fp = () => `fp-${crypto.randomUUID()}`;
 const inOneHour = () => Date.now() + 3_600_000;
-
-/** Polls `check` until it holds or the deadline passes. */
-async function eventually(check: () => Promise<boolean>, deadlineMs = 5000): Promise<boolean> {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return check();
-}
 
 describe.each(factories)("RevocationStore contract: $name", (factory) => {
   let store: RevocationStore;

@@ -3,20 +3,11 @@ import { bearer, grpcJsClient, restHttp1Client, type Outcome, type TokenClient }
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
+import { eventually } from "./helpers/eventually.js";
 
 const STORE_TIMEOUT_MS = 300;
 /** The deadline a caller may count on: the store deadline plus room for a loaded 2-core machine. */
 const ANSWER_WITHIN_MS = STORE_TIMEOUT_MS + 1500;
-
-/** Polls until `check` holds or the deadline passes. */
-async function eventually(check: () => Promise<boolean>, deadlineMs = 10_000): Promise<boolean> {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
 
 interface Timed {
   outcome: Outcome;

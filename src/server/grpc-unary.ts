@@ -3,6 +3,7 @@ import { create, fromBinary, toBinary, type DescMethod, type DescService } from 
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallContext } from "../service/token-service.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
+import { headerValue } from "./header-value.js";
 
 /** A unary handler as this fast path calls it: the same function Connect calls. */
 export type UnaryImpl = (request: unknown, ctx: CallContext) => Promise<unknown>;
@@ -129,9 +130,4 @@ function sendStatus(res: Http2ServerResponse, err: ConnectError): void {
     },
     { endStream: true },
   );
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  if (value === undefined) return null;
-  return Array.isArray(value) ? value.join(", ") : value;
 }

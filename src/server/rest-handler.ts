@@ -3,6 +3,7 @@ import { create, fromJson, toJson, type DescMessage, type JsonObject, type JsonV
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallContext } from "../service/token-service.js";
 import { restError } from "./error-body.js";
+import { headerValue } from "./header-value.js";
 import { matchRoute, type RestRoute } from "./rest-routes.js";
 
 /** The part of a Node HTTP/1 or HTTP/2 request this handler reads. */
@@ -82,7 +83,7 @@ async function serve(options: RestHandlerOptions, req: Request, res: Response): 
     const request = bindRequest(route, body, query, pathParams);
     const impl = options.impls[route.method.localName];
     if (impl === undefined) throw new ConnectError(`${route.method.name} is not implemented`, Code.Unimplemented);
-    const ctx: CallContext = { requestHeader: { get: (name) => header(req, name) }, protocolName: "rest" };
+    const ctx: CallContext = { requestHeader: { get: (name) => headerValue(req.headers[name]) }, protocolName: "rest" };
     const response = create(route.method.output, (await impl(request, ctx)) as Record<string, unknown>);
     send(res, 200, toJson(route.method.output, response, { useProtoFieldName: true, alwaysEmitImplicit: true }));
   } catch (err) {
@@ -91,11 +92,6 @@ async function serve(options: RestHandlerOptions, req: Request, res: Response): 
   }
 }
 
-function header(req: Request, name: string): string | null {
-  const value = req.headers[name];
-  if (value === undefined) return null;
-  return Array.isArray(value) ? value.join(", ") : value;
-}
 
 function bindRequest(
   route: RestRoute,
