@@ -65,6 +65,8 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /** Browser origins allowed to call the API (CORS); "*" allows any. */
   corsOrigins: string[];
+  /** Processes serving the port (node:cluster); 1 runs no cluster. */
+  workers: number;
 }
 
 /** A configuration problem, reported at start-up instead of a stack trace. */
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
     tls: tlsFiles(env),
     corsOrigins: corsOrigins(env),
+    workers: integer(env, "WORKERS", 1, 1, 64),
   };
 }
 

@@ -11,7 +11,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   return pino(
     {
       level,
-      base: { service: "token-blacklist" },
+      base: { service: "token-blacklist", pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ["token", "authorization", "*.authorization", "adminKey", "*.x-admin-key"], censor: "[redacted]" },
     },

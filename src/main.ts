@@ -2,7 +2,9 @@
  * Entry point: environment -> config -> keys, store, service -> one port.
  * Stops gracefully on SIGTERM/SIGINT.
  */
+import cluster from "node:cluster";
 import { startApp } from "./app.js";
+import { runPrimary } from "./cluster.js";
 import { ConfigError, DEFAULT_JWT_SECRET, loadConfig, type Config } from "./config.js";
 import { KeysUnavailable } from "./jwt/key-source.js";
 import { createLogger } from "./logger.js";
@@ -20,6 +22,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) {
+    runPrimary(config.workers, logger);
+    return;
+  }
 
   const app = await startApp(config, logger).catch((err: unknown) => {
     if (err instanceof StoreUnavailable) {

@@ -1,0 +1,44 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** The benchmark is not part of the suite, but a brief run keeps it from rotting. */
+describe("npm run bench -- --smoke", () => {
+  it("measures every target and its baseline, and the cost of revocations", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tb-bench-"));
+    try {
+      const out = join(dir, "results.json");
+      await run(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke", "--out", out], {
+        cwd: root,
+        timeout: 120_000,
+        maxBuffer: 1 << 22,
+      });
+      const results = JSON.parse(readFileSync(out, "utf8")) as {
+        rows: Array<{ name: string; requestsPerSecond: number; errors: number; unexpected: number; ratio?: number; cpuPercent: number; rssMiB: number }>;
+        revocations: { redisBytesPerEntry: number; sqliteFileBytesPerEntry: number };
+      };
+      const names = results.rows.map((r) => r.name);
+      for (const name of ["REST GET /info, node:http baseline", "REST GET /info", "Connect JSON Info", "gRPC Info, grpc-js baseline", "gRPC Info"]) {
+        expect(names).toContain(name);
+      }
+      for (const row of results.rows) {
+        expect(row.requestsPerSecond, row.name).toBeGreaterThan(0);
+        expect(row.errors, row.name).toBe(0);
+        expect(row.unexpected, row.name).toBe(0);
+        expect(row.rssMiB, row.name).toBeGreaterThan(0);
+      }
+      expect(results.rows.find((r) => r.name === "gRPC Info")!.ratio).toBeGreaterThan(0);
+      expect(results.revocations.redisBytesPerEntry).toBeGreaterThan(0);
+      expect(results.revocations.sqliteFileBytesPerEntry).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+});
