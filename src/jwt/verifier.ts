@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { JwtConfig } from "../config.js";
 import { fingerprint } from "./fingerprint.js";
@@ -59,16 +60,26 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
   if (options.audience !== undefined) verifyOptions.audience = options.audience as [string, ...string[]];
   const toleranceMs = options.clockToleranceSeconds * 1000;
 
-  return async (token) => {
-    const header = parseHeader(token);
-    if (!allowed.has(header.alg)) {
-      throw new TokenRejected(
-        header.alg.toLowerCase() === "none"
-          ? `Token is unsigned (alg none): accepted are ${options.algorithms.join(", ")}`
-          : `Token algorithm is not allowed: accepted are ${options.algorithms.join(", ")}`,
-      );
+  return (token) => {
+    try {
+      const header = parseHeader(token);
+      if (!allowed.has(header.alg)) {
+        throw new TokenRejected(
+          header.alg.toLowerCase() === "none"
+            ? `Token is unsigned (alg none): accepted are ${options.algorithms.join(", ")}`
+            : `Token algorithm is not allowed: accepted are ${options.algorithms.join(", ")}`,
+        );
+      }
+      const key = keys.keyFor(header);
+      // Most key sources answer synchronously; only a JWKS refetch is awaited.
+      if (key instanceof Promise) return key.then((k) => finish(token, k));
+      return Promise.resolve(finish(token, key));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const key = await keys.keyFor(header);
+  };
+
+  function finish(token: string, key: KeyObject): VerifiedToken {
     let payload: unknown;
     try {
       payload = jwt.verify(token, key, verifyOptions);
@@ -105,7 +116,7 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
       fingerprint: fingerprint(token),
       revocationExpiresAtMs: exp * 1000 + toleranceMs,
     };
-  };
+  }
 }
 
 const MALFORMED = "Token is malformed: expected a JWT (header.payload.signature)";

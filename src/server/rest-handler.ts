@@ -79,7 +79,8 @@ async function serve(options: RestHandlerOptions, req: Request, res: Response): 
   }
   const { route, pathParams } = match;
   try {
-    const body = await readBody(req, options.readMaxBytes);
+    // Routes without a body rule never read one (Node discards it after the answer).
+    const body = route.body === "" ? "" : await readBody(req, options.readMaxBytes);
     const request = bindRequest(route, body, query, pathParams);
     const impl = options.impls[route.method.localName];
     if (impl === undefined) throw new ConnectError(`${route.method.name} is not implemented`, Code.Unimplemented);
@@ -113,6 +114,7 @@ function bindRequest(
     }
   }
   Object.assign(json, pathParams);
+  if (Object.keys(json).length === 0) return create(schema);
   try {
     return fromJson(schema, json);
   } catch (err) {
