@@ -1,7 +1,8 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { fromBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallContext } from "../service/token-service.js";
+import { createBinaryWriter } from "./grpc-binary.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 import { headerValue } from "./header-value.js";
 
@@ -26,11 +27,11 @@ export interface GrpcUnaryOptions {
  * JSON, compression), which then goes to Connect as before.
  */
 export function createGrpcUnaryFastPath(options: GrpcUnaryOptions) {
-  const methods = new Map<string, { method: DescMethod; impl: UnaryImpl }>();
+  const methods = new Map<string, Target>();
   for (const method of options.service.methods) {
     const impl = options.impls[method.localName];
     if (method.methodKind === "unary" && impl !== undefined) {
-      methods.set(`/${options.service.typeName}/${method.name}`, { method, impl });
+      methods.set(`/${options.service.typeName}/${method.name}`, { method, impl, encode: createBinaryWriter(method.output) });
     }
   }
   return (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
@@ -41,7 +42,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryOptions) {
     if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
-    serve(target.method, target.impl, req, res, options).catch((err: unknown) => {
+    serve(target, req, res, options).catch((err: unknown) => {
       options.onInternalError(err);
       if (!res.stream.headersSent) sendStatus(res, new ConnectError("internal error", Code.Internal));
       else res.stream.close();
@@ -50,9 +51,15 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryOptions) {
   };
 }
 
+/** A method this fast path serves, with its handler and response encoder. */
+interface Target {
+  method: DescMethod;
+  impl: UnaryImpl;
+  encode: (init: Record<string, unknown>) => Uint8Array;
+}
+
 async function serve(
-  method: DescMethod,
-  impl: UnaryImpl,
+  { method, impl, encode }: Target,
   req: Http2ServerRequest,
   res: Http2ServerResponse,
   options: GrpcUnaryOptions,
@@ -78,7 +85,7 @@ async function serve(
     sendStatus(res, err);
     return;
   }
-  const bytes = toBinary(method.output, create(method.output, response as Record<string, unknown>));
+  const bytes = encode(response as Record<string, unknown>);
   const frame = Buffer.allocUnsafe(5 + bytes.length);
   frame[0] = 0;
   frame.writeUInt32BE(bytes.length, 1);

@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { create, fromJson, toJson, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromJson, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallContext } from "../service/token-service.js";
 import { restError } from "./error-body.js";
 import { headerValue } from "./header-value.js";
+import { createRestJson } from "./rest-json.js";
 import { matchRoute, type RestRoute } from "./rest-routes.js";
 
 /** The part of a Node HTTP/1 or HTTP/2 request this handler reads. */
@@ -48,8 +49,10 @@ export interface RestHandlerOptions {
  * never a crash.
  */
 export function createRestHandler(options: RestHandlerOptions): (req: Request, res: Response) => void {
+  const writers = new Map(options.routes.map((route) => [route, createRestJson(route.method.output)]));
+  const responseJson = (route: RestRoute) => writers.get(route)!;
   return (req, res) => {
-    serve(options, req, res).catch((err: unknown) => {
+    serve(options, responseJson, req, res).catch((err: unknown) => {
       options.onInternalError(err);
       if (!res.headersSent) send(res, restError(err).status, restError(err).body);
       else res.destroy();
@@ -57,7 +60,12 @@ export function createRestHandler(options: RestHandlerOptions): (req: Request, r
   };
 }
 
-async function serve(options: RestHandlerOptions, req: Request, res: Response): Promise<void> {
+async function serve(
+  options: RestHandlerOptions,
+  responseJson: (route: RestRoute) => (init: Record<string, unknown>) => JsonValue,
+  req: Request,
+  res: Response,
+): Promise<void> {
   // Not `new URL(req.url, base)`: a path like "//x" would parse as a host.
   const target = req.url ?? "/";
   const queryStart = target.indexOf("?");
@@ -85,8 +93,7 @@ async function serve(options: RestHandlerOptions, req: Request, res: Response): 
     const impl = options.impls[route.method.localName];
     if (impl === undefined) throw new ConnectError(`${route.method.name} is not implemented`, Code.Unimplemented);
     const ctx: CallContext = { requestHeader: { get: (name) => headerValue(req.headers[name]) }, protocolName: "rest" };
-    const response = create(route.method.output, (await impl(request, ctx)) as Record<string, unknown>);
-    send(res, 200, toJson(route.method.output, response, { useProtoFieldName: true, alwaysEmitImplicit: true }));
+    send(res, 200, responseJson(route)((await impl(request, ctx)) as Record<string, unknown>));
   } catch (err) {
     if (!(err instanceof ConnectError)) throw err;
     sendError(res, err);

@@ -1,0 +1,19 @@
+import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/health/v1/health_pb.js";
+import { BlacklistResponseSchema, InfoResponseSchema, UnblacklistResponseSchema } from "../gen/tokens/v1/token_service_pb.js";
+import { createBinaryWriter } from "../src/server/grpc-binary.js";
+
+describe("createBinaryWriter", () => {
+  it.each([
+    ["InfoResponse, full", InfoResponseSchema, { success: true, token: "a.b.c", info: "Token is valid", decodedToken: { sub: "x", exp: 1795971541, n: null, f: 2.5, neg: -3, l: [1, "a", { d: true }, [], null], o: { deep: { er: false } }, e: {}, u: "ünï" } }],
+    ["InfoResponse, empty", InfoResponseSchema, {}],
+    ["InfoResponse, empty claims", InfoResponseSchema, { success: true, decodedToken: {} }],
+    ["BlacklistResponse", BlacklistResponseSchema, { success: true, token: "t", info: "Token blacklisted", newlyBlacklisted: true }],
+    ["BlacklistResponse, defaults", BlacklistResponseSchema, { success: false, token: "", newlyBlacklisted: false }],
+    ["UnblacklistResponse", UnblacklistResponseSchema, { success: true, token: "t", info: "x", wasBlacklisted: true }],
+    ["a schema it does not write directly (enum)", HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.NOT_SERVING }],
+  ] as Array<[string, DescMessage, Record<string, unknown>]>)("writes %s byte for byte as toBinary does", (_name, schema, init) => {
+    expect(Buffer.from(createBinaryWriter(schema)(init))).toEqual(Buffer.from(toBinary(schema, create(schema, init))));
+  });
+});
