@@ -1,4 +1,5 @@
-import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { create, toBinary, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/health/v1/health_pb.js";
 import { BlacklistResponseSchema, InfoResponseSchema, UnblacklistResponseSchema } from "../gen/tokens/v1/token_service_pb.js";
@@ -15,5 +16,18 @@ describe("createBinaryWriter", () => {
     ["a schema it does not write directly (enum)", HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.NOT_SERVING }],
   ] as Array<[string, DescMessage, Record<string, unknown>]>)("writes %s byte for byte as toBinary does", (_name, schema, init) => {
     expect(Buffer.from(createBinaryWriter(schema)(init))).toEqual(Buffer.from(toBinary(schema, create(schema, init))));
+  });
+});
+
+describe("createBinaryWriter on random claims", () => {
+  it("matches toBinary for any JSON object", () => {
+    const write = createBinaryWriter(InfoResponseSchema);
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 4 })), fc.string(), fc.boolean(), (claims, token, success) => {
+        const init = { success, token, info: "Token is valid", decodedToken: claims as Record<string, JsonValue> };
+        expect(Buffer.from(write(init))).toEqual(Buffer.from(toBinary(InfoResponseSchema, create(InfoResponseSchema, init))));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
