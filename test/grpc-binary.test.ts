@@ -23,7 +23,9 @@ describe("createBinaryWriter on random claims", () => {
   it("matches toBinary for any JSON object", () => {
     const write = createBinaryWriter(InfoResponseSchema);
     fc.assert(
-      fc.property(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 4 })), fc.string(), fc.boolean(), (claims, token, success) => {
+      // Keys other than "__proto__": protobuf-es's Struct drops such a key (assigning it sets a
+      // prototype); this writer keeps the claim as data, as JSON.parse made it.
+      fc.property(fc.dictionary(fc.string().filter((k) => k !== "__proto__"), fc.jsonValue({ maxDepth: 4 }).filter(noProtoKey)), fc.string(), fc.boolean(), (claims, token, success) => {
         const init = { success, token, info: "Token is valid", decodedToken: claims as Record<string, JsonValue> };
         expect(Buffer.from(write(init))).toEqual(Buffer.from(toBinary(InfoResponseSchema, create(InfoResponseSchema, init))));
       }),
@@ -31,3 +33,9 @@ describe("createBinaryWriter on random claims", () => {
     );
   });
 });
+
+function noProtoKey(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  if (Array.isArray(value)) return value.every(noProtoKey);
+  return !Object.prototype.hasOwnProperty.call(value, "__proto__") && Object.values(value).every(noProtoKey);
+}
