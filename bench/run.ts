@@ -17,6 +17,7 @@ import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import jwt from "jsonwebtoken";
 import { startRedis } from "../test/helpers/redis-server.js";
+import { pacedGrpcLoad } from "./grpc-paced.js";
 import { grpcLoad, httpLoad, type HttpRequestSpec, type LoadResult } from "./load.js";
 import { startProcess, type BenchProcess } from "./processes.js";
 
@@ -135,6 +136,13 @@ async function main(): Promise<void> {
   const halfRate = Math.round(row("REST GET /info").requestsPerSecond / 2);
   const paced = await measure(`REST GET /info at ${halfRate} req/s (half max)`, service, http(service.port, rest, halfRate));
   table.push(paced);
+  const grpcHalfRate = Math.round(row("gRPC Info").requestsPerSecond / 2);
+  await pacedGrpcLoad(service.port, grpcTokens, { seconds: warm, ratePerSecond: grpcHalfRate, sessions: 4 }); // warm-up
+  table.push(
+    await measure(`gRPC Info at ${grpcHalfRate} req/s (half max, paced)`, service, () =>
+      pacedGrpcLoad(service.port, grpcTokens, { seconds, ratePerSecond: grpcHalfRate, sessions: 4 }),
+    ),
+  );
 
   // One million revocations: Info throughput, and bytes per entry.
   const memoryBefore = await usedMemory(client);
