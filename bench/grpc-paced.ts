@@ -1,4 +1,5 @@
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import type { LoadResult } from "./load.js";
 
 /** An empty InfoRequest, length-prefixed as gRPC frames a message. */
@@ -17,7 +18,11 @@ export async function pacedGrpcLoad(
   tokens: string[],
   options: { seconds: number; ratePerSecond: number; sessions: number },
 ): Promise<LoadResult> {
-  const sessions = Array.from({ length: options.sessions }, () => http2.connect(`http://127.0.0.1:${port}`));
+  const sessions = Array.from({ length: options.sessions }, () =>
+    http2.connect(`http://127.0.0.1:${port}`, {
+      createConnection: () => net.connect({ port, host: "127.0.0.1", noDelay: true }),
+    }),
+  );
   await Promise.all(sessions.map((s) => new Promise((resolve) => s.once("connect", resolve))));
   const headers = tokens.map((token) => ({
     ":method": "POST",

@@ -77,6 +77,9 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
   let drained = false; // drain is over: GOAWAY, no more accepts
 
   const track = (socket: net.Socket) => {
+    // Responses are several small writes (HTTP/2 HEADERS, DATA, trailers): without
+    // TCP_NODELAY, Nagle holds the later ones for the peer's delayed ACK (~40 ms).
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => {
       sockets.delete(socket);
