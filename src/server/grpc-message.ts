@@ -7,7 +7,7 @@ import type { Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } fro
  * `decodeURI`, so its users would read "header%3A send" instead of
  * "header: send".
  */
-export function minimalGrpcMessage(value: string): string {
+function minimalGrpcMessage(value: string): string {
   let decoded: string;
   try {
     decoded = decodeURIComponent(value);
