@@ -5,6 +5,7 @@ import type { CallContext } from "../service/token-service.js";
 import { createBinaryWriter } from "./grpc-binary.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 import { headerValue } from "./header-value.js";
+import { readBody } from "./read-body.js";
 
 /** A unary handler as this fast path calls it: the same function Connect calls. */
 export type UnaryImpl = (request: unknown, ctx: CallContext) => Promise<unknown>;
@@ -96,32 +97,15 @@ async function serve(
 }
 
 /** Reads the one length-prefixed message of a unary gRPC request. */
-function readEnvelope(req: Http2ServerRequest, maxBytes: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes + 5) {
-        req.removeAllListeners("data");
-        req.resume();
-        reject(new ConnectError(`message larger than ${maxBytes} bytes`, Code.ResourceExhausted));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("error", reject);
-    req.on("end", () => {
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      if (body.length < 5) return reject(new ConnectError("missing request message", Code.InvalidArgument));
-      if (body[0] !== 0) return reject(new ConnectError("compressed message without grpc-encoding", Code.Internal));
-      const length = body.readUInt32BE(1);
-      if (body.length !== 5 + length) {
-        return reject(new ConnectError("a unary request holds exactly one message", Code.InvalidArgument));
-      }
-      resolve(body.subarray(5));
-    });
-  });
+async function readEnvelope(req: Http2ServerRequest, maxBytes: number): Promise<Uint8Array> {
+  const tooLarge = () => new ConnectError(`message larger than ${maxBytes} bytes`, Code.ResourceExhausted);
+  const body = await readBody(req, maxBytes + 5, tooLarge);
+  if (body.length < 5) throw new ConnectError("missing request message", Code.InvalidArgument);
+  if (body[0] !== 0) throw new ConnectError("compressed message without grpc-encoding", Code.Internal);
+  if (body.length !== 5 + body.readUInt32BE(1)) {
+    throw new ConnectError("a unary request holds exactly one message", Code.InvalidArgument);
+  }
+  return body.subarray(5);
 }
 
 /** A trailers-only error response: one HEADERS frame with the status, ending the stream. */

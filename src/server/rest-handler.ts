@@ -4,19 +4,15 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallContext } from "../service/token-service.js";
 import { restError } from "./error-body.js";
 import { headerValue } from "./header-value.js";
+import { readBody, type BodySource } from "./read-body.js";
 import { createRestJson } from "./rest-json.js";
 import { matchRoute, type RestRoute } from "./rest-routes.js";
 
 /** The part of a Node HTTP/1 or HTTP/2 request this handler reads. */
-interface Request {
+interface Request extends BodySource {
   readonly url?: string | undefined;
   readonly method?: string | undefined;
   readonly headers: IncomingHttpHeaders;
-  on(event: "data", listener: (chunk: Buffer) => void): unknown;
-  on(event: "end", listener: () => void): unknown;
-  on(event: "error", listener: (err: Error) => void): unknown;
-  removeAllListeners(event: "data"): unknown;
-  resume(): unknown;
 }
 
 /** The part of a Node HTTP/1 or HTTP/2 response this handler writes. */
@@ -88,7 +84,14 @@ async function serve(
   const { route, pathParams } = match;
   try {
     // Routes without a body rule never read one (Node discards it after the answer).
-    const body = route.body === "" ? "" : await readBody(req, options.readMaxBytes);
+    const body =
+      route.body === ""
+        ? ""
+        : (
+            await readBody(req, options.readMaxBytes, () =>
+              new ConnectError(`Request body is larger than ${options.readMaxBytes} bytes`, Code.InvalidArgument),
+            )
+          ).toString("utf8");
     const request = bindRequest(route, body, query, pathParams);
     const impl = options.impls[route.method.localName];
     if (impl === undefined) throw new ConnectError(`${route.method.name} is not implemented`, Code.Unimplemented);
@@ -146,24 +149,6 @@ function parseJson(body: string): JsonValue {
   }
 }
 
-function readBody(req: Request, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.removeAllListeners("data");
-        req.resume();
-        reject(new ConnectError(`Request body is larger than ${maxBytes} bytes`, Code.InvalidArgument));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function sendError(res: Response, err: ConnectError): void {
   const { status, body } = restError(err);
