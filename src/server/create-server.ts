@@ -80,15 +80,12 @@ export function createServer(options: ServerOptions): SinglePortServer {
   const cors = options.corsOrigins?.length ? createCors(options.corsOrigins) : undefined;
   const handler = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => {
     if (cors?.(req, res)) return;
-    if (req.httpVersionMajor === 2) {
-      const [h2req, h2res] = [req as Http2ServerRequest, res as Http2ServerResponse];
-      if (grpcUnary(h2req, h2res)) return;
-      encodeGrpcMessagesMinimally(h2req, h2res);
-    }
+    if (req.httpVersionMajor === 2) encodeGrpcMessagesMinimally(req as Http2ServerRequest, res as Http2ServerResponse);
     adapter(req, res);
   };
   return createSinglePortServer({
     handler,
+    streamHandler: grpcUnary,
     maxHeaderBytes: options.maxHeaderBytes,
     tls: options.tls,
   });

@@ -12,9 +12,18 @@ type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 type Handler = (req: Request, res: Response) => void;
 
+/** Serves an HTTP/2 stream itself and returns true, or returns false to leave it to `handler`. */
+export type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
+
 /** Options for {@link createSinglePortServer}. */
 export interface SinglePortOptions {
   handler: Handler;
+  /**
+   * Offered every cleartext HTTP/2 stream before `handler`, as the raw
+   * stream: streams it takes never get Node's compatibility request/response
+   * pair. (With TLS every stream goes to `handler`.)
+   */
+  streamHandler?: StreamHandler;
   /** PEM certificate chain and key: serve TLS, with ALPN choosing h2 or http/1.1. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Larger request headers get 431 (HTTP/1) or a refused stream (HTTP/2). Node's default is 16 KiB. */
@@ -55,6 +64,42 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   socket.end(
     `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * What Node's http2 compatibility layer does for each stream (lib/internal/
+ * http2/core.js, onServerStream): wrap it in Http2ServerRequest/Response,
+ * refuse CONNECT, honour `Expect: 100-continue`, then hand both to `serve`.
+ */
+function serveCompat(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  rawHeaders: string[],
+  serve: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+): void {
+  const Request = http2.Http2ServerRequest as unknown as new (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    options: undefined,
+    rawHeaders: string[],
+  ) => http2.Http2ServerRequest;
+  const Response = http2.Http2ServerResponse as unknown as new (stream: http2.ServerHttp2Stream) => http2.Http2ServerResponse;
+  const req = new Request(stream, headers, undefined, rawHeaders);
+  const res = new Response(stream);
+  if (headers[":method"] === "CONNECT") {
+    res.statusCode = 405;
+    res.end();
+    return;
+  }
+  if (headers.expect !== undefined) {
+    if (headers.expect !== "100-continue") {
+      res.statusCode = 417;
+      res.end();
+      return;
+    }
+    res.writeContinue();
+  }
+  serve(req, res);
 }
 
 /**
@@ -105,10 +150,15 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
   if (options.tls !== undefined) {
     const secure = http2.createSecureServer(
       { cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, settings: h2Settings, maxHeaderSize } as http2.SecureServerOptions,
-      (req: Request, res: Response) =>
-        req.httpVersionMajor === 2
-          ? serveH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)
-          : serveH1(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse),
+      (req: Request, res: Response) => {
+        if (req.httpVersionMajor !== 2) {
+          serveH1(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse);
+          return;
+        }
+        // With TLS, allowHTTP1 needs the "request" listener, so Node has already built the
+        // compatibility pair; the raw-stream handler would fight it for the stream.
+        serveH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
+      },
     );
     secure.on("secureConnection", (socket: tls.TLSSocket) => {
       track(socket);
@@ -122,7 +172,12 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     const h1 = http.createServer({ maxHeaderSize }, serveH1);
     h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
     h1.on("clientError", answerClientError);
-    const h2 = http2.createServer({ settings: h2Settings }, serveH2);
+    // No "request" listener: that would make Node build a compatibility pair for every stream.
+    const h2 = http2.createServer({ settings: h2Settings });
+    h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      if (options.streamHandler?.(stream, headers)) return;
+      serveCompat(stream, headers, rawHeaders, serveH2);
+    });
     h2.on("session", trackSession);
     listener = net.createServer((socket) => {
       track(socket);
