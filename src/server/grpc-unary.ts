@@ -1,20 +1,17 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { fromBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CallContext } from "../service/token-service.js";
+import type { CallContext, UnaryHandler } from "../service/token-service.js";
 import { createBinaryWriter } from "./grpc-binary.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 import { headerValue } from "./header-value.js";
 import { readBody } from "./read-body.js";
 
-/** A unary handler as this fast path calls it: the same function Connect calls. */
-export type UnaryImpl = (request: unknown, ctx: CallContext) => Promise<unknown>;
-
 /** Options for {@link createGrpcUnaryFastPath}. */
 export interface GrpcUnaryOptions {
   service: DescService;
   /** Handlers by the RPC's local name (`info`, `blacklist`...). */
-  impls: Readonly<Record<string, UnaryImpl>>;
+  impls: Readonly<Record<string, UnaryHandler>>;
   readMaxBytes: number;
   onInternalError: (err: unknown) => void;
 }
@@ -57,7 +54,7 @@ export function createGrpcUnaryFastPath(options: GrpcUnaryOptions) {
 /** A method this fast path serves, with its handler and response encoder. */
 interface Target {
   method: DescMethod;
-  impl: UnaryImpl;
+  impl: UnaryHandler;
   encode: (init: Record<string, unknown>) => Uint8Array;
 }
 

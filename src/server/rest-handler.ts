@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { create, fromJson, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CallContext } from "../service/token-service.js";
+import type { CallContext, UnaryHandler } from "../service/token-service.js";
 import { restError } from "./error-body.js";
 import { headerValue } from "./header-value.js";
 import { readBody, type BodySource } from "./read-body.js";
@@ -23,14 +23,11 @@ interface Response {
   destroy(): unknown;
 }
 
-/** A unary handler as REST calls it: the same function Connect calls. */
-export type RestImpl = (request: unknown, ctx: CallContext) => Promise<unknown>;
-
 /** Options for {@link createRestHandler}. */
 export interface RestHandlerOptions {
   routes: readonly RestRoute[];
   /** Handlers by the RPC's local name (`info`, `blacklist`...). */
-  impls: Readonly<Record<string, RestImpl>>;
+  impls: Readonly<Record<string, UnaryHandler>>;
   /** Larger request bodies are refused before they are parsed. */
   readMaxBytes: number;
   /** Logs failures that are our fault (never token material). */
@@ -50,7 +47,7 @@ export function createRestHandler(options: RestHandlerOptions): (req: Request, r
   return (req, res) => {
     serve(options, responseJson, req, res).catch((err: unknown) => {
       options.onInternalError(err);
-      if (!res.headersSent) send(res, restError(err).status, restError(err).body);
+      if (!res.headersSent) sendError(res, err);
       else res.destroy();
     });
   };
@@ -66,7 +63,7 @@ async function serve(
   const target = req.url ?? "/";
   const queryStart = target.indexOf("?");
   const pathname = queryStart < 0 ? target : target.slice(0, queryStart);
-  const query = new URLSearchParams(queryStart < 0 ? "" : target.slice(queryStart + 1));
+  const query = queryStart < 0 ? undefined : new URLSearchParams(target.slice(queryStart + 1));
   const httpMethod = req.method ?? "GET";
   const match = matchRoute(options.routes, httpMethod, pathname);
   if (match.kind === "not-found") {
@@ -107,7 +104,7 @@ async function serve(
 function bindRequest(
   route: RestRoute,
   body: string,
-  query: URLSearchParams,
+  query: URLSearchParams | undefined,
   pathParams: Record<string, string>,
 ): unknown {
   const schema: DescMessage = route.method.input;
@@ -116,12 +113,7 @@ function bindRequest(
     json = parseJsonObject(body);
   } else {
     if (route.body !== "") json[route.body] = body.trim() === "" ? null : parseJson(body);
-    // Query parameters bind to fields the body does not cover; others are ignored.
-    for (const field of schema.fields) {
-      const values = query.getAll(field.name).concat(field.jsonName !== field.name ? query.getAll(field.jsonName) : []);
-      if (values.length === 0 || field.name === route.body) continue;
-      json[field.name] = field.fieldKind === "list" ? values : values[values.length - 1]!;
-    }
+    if (query !== undefined) bindQuery(json, schema, query, route.body);
   }
   Object.assign(json, pathParams);
   if (Object.keys(json).length === 0) return create(schema);
@@ -129,6 +121,15 @@ function bindRequest(
     return fromJson(schema, json);
   } catch (err) {
     throw new ConnectError(`Request does not match ${schema.typeName}: ${(err as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+/** Query parameters bind to fields the body does not cover; others (cache busters...) are ignored. */
+function bindQuery(json: JsonObject, schema: DescMessage, query: URLSearchParams, bodyField: string): void {
+  for (const field of schema.fields) {
+    const values = query.getAll(field.name).concat(field.jsonName !== field.name ? query.getAll(field.jsonName) : []);
+    if (values.length === 0 || field.name === bodyField) continue;
+    json[field.name] = field.fieldKind === "list" ? values : values[values.length - 1]!;
   }
 }
 
@@ -150,7 +151,7 @@ function parseJson(body: string): JsonValue {
 }
 
 
-function sendError(res: Response, err: ConnectError): void {
+function sendError(res: Response, err: unknown): void {
   const { status, body } = restError(err);
   send(res, status, body);
 }

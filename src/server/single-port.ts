@@ -138,7 +138,6 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     if (closing) res.setHeader("connection", "close");
     options.handler(req, res);
   };
-  const serveH2 = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => options.handler(req, res);
   const trackSession = (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
@@ -157,7 +156,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
         }
         // With TLS, allowHTTP1 needs the "request" listener, so Node has already built the
         // compatibility pair; the raw-stream handler would fight it for the stream.
-        serveH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
+        options.handler(req, res);
       },
     );
     secure.on("secureConnection", (socket: tls.TLSSocket) => {
@@ -176,7 +175,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     const h2 = http2.createServer({ settings: h2Settings });
     h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       if (options.streamHandler?.(stream, headers)) return;
-      serveCompat(stream, headers, rawHeaders, serveH2);
+      serveCompat(stream, headers, rawHeaders, options.handler);
     });
     h2.on("session", trackSession);
     listener = net.createServer((socket) => {

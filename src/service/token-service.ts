@@ -19,6 +19,9 @@ export interface CallContext {
   readonly protocolName: string;
 }
 
+/** One RPC's handler as every transport calls it: request message in, response init out. */
+export type UnaryHandler = (request: unknown, ctx: CallContext) => Promise<unknown>;
+
 /** The RPCs, as observers name them. */
 export type RpcName = "Info" | "Blacklist" | "Unblacklist";
 

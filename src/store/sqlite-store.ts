@@ -46,6 +46,7 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     "DELETE FROM revocations WHERE fingerprint = ? AND expires_at_ms > ?",
   );
   const sweep = db.prepare<[number]>("DELETE FROM revocations WHERE expires_at_ms <= ?");
+  const probe = db.prepare("SELECT 1");
   const run = <T>(action: () => T): T => {
     try {
       return action();
@@ -74,7 +75,7 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       return run(() => remove.run(fingerprint, Date.now()).changes === 1);
     },
     async ping() {
-      run(() => db.prepare("SELECT 1").get());
+      run(() => probe.get());
     },
     async close() {
       clearInterval(sweeper);
