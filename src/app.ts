@@ -7,7 +7,8 @@ import { createVerifier } from "./jwt/verifier.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createServer } from "./server/create-server.js";
-import { createTokenService, type ServiceObserver } from "./service/token-service.js";
+import type { ServiceObserver } from "./service/call.js";
+import { createTokenService } from "./service/token-service.js";
 import { openStore } from "./store/open-store.js";
 import type { RevocationStore } from "./store/revocation-store.js";
 import { timedStore } from "./store/timed-store.js";
@@ -49,6 +50,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       store,
       adminKey: config.adminKey,
       maxTokenBytes: config.jwt.maxTokenBytes,
+      issuer: config.jwt.issuer,
+      maxLifetimeSeconds: config.jwt.maxLifetimeSeconds,
+      clockToleranceSeconds: config.jwt.clockToleranceSeconds,
       failOpen: config.failOpen,
       observer: observe(metrics, logger),
     });
@@ -112,9 +116,12 @@ function observe(metrics: Metrics, logger: Logger): ServiceObserver {
         logger.info({ rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, info: message }, "request");
       }
     },
-    changed(change, fingerprint) {
-      metrics.revocations.inc({ change });
-      logger.info({ change, fingerprint }, change === "revoked" ? "token revoked" : "token restored");
+    changed(event) {
+      const change = event.action === "revoke" ? "revoked" : "restored";
+      metrics.revocations.inc({ change, scope: event.scope });
+      // The history event, as logged: fingerprint, jti, subject, never a token.
+      const { id, atMs: _at, action: _action, ...fields } = event;
+      logger.info({ change, ...fields, event: id }, `${event.scope} ${change}`);
     },
     storeError(operation, fingerprint, error) {
       metrics.storeErrors.inc({ operation });

@@ -12,6 +12,9 @@ export type Algorithm = (typeof SYMMETRIC_ALGORITHMS)[number] | (typeof ASYMMETR
 
 /** The original service's secret: fine for trying it out, refused in production. */
 export const DEFAULT_JWT_SECRET = "discogs";
+/** Default JWT_MAX_LIFETIME_SECONDS: 30 days, longer than any access or refresh token should live. */
+export const DEFAULT_MAX_LIFETIME_SECONDS = 30 * 86400;
+
 /** The original service's issuer. */
 export const DEFAULT_JWT_ISSUER = "https://www.discogs.com/";
 
@@ -31,7 +34,12 @@ export interface JwtConfig {
   audience: string[] | undefined;
   /** Claims every token must carry, besides `exp`. */
   requiredClaims: string[];
-  /** When set, `exp - iat` (or `exp - now` without `iat`) may not exceed it. */
+  /**
+   * When set (the default), `exp - iat` may not exceed it and tokens must
+   * carry `iat`; jti and subject revocations are forgotten this long after
+   * they can last match. Undefined (JWT_MAX_LIFETIME_SECONDS=0): no limit,
+   * `iat` optional, and jti and subject revocations are kept until lifted.
+   */
   maxLifetimeSeconds: number | undefined;
   /** Leeway for `exp` and `nbf` against clock skew between issuer and us. */
   clockToleranceSeconds: number;
@@ -50,10 +58,10 @@ export interface Config {
   /** Request bodies larger than this are refused on every protocol. */
   maxBodyBytes: number;
   jwt: JwtConfig;
-  /** Operator key for Unblacklist; undefined disables operator actions. */
+  /** Operator key for Unblacklist and the operator RPCs; undefined disables them. */
   adminKey: string | undefined;
   store:
-    | { kind: "redis"; url: string; keyPrefix: string; timeoutMs: number }
+    | { kind: "redis"; url: string; keyPrefix: string; timeoutMs: number; historyMaxEvents: number }
     | { kind: "sqlite"; path: string; timeoutMs: number };
   /**
    * When the store cannot answer, Info says "valid" instead of UNAVAILABLE.
@@ -81,14 +89,15 @@ export function loadConfig(env: Env = process.env): Config {
   const timeoutMs = integer(env, "STORE_TIMEOUT_MS", 500, 1, 60_000);
   const redisUrl = nonEmpty(env, "REDIS_URL");
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    throw new ConfigError(`REDIS_URL: expected redis://host:port or rediss://..., got "${redisUrl}"`);
+    // Not echoed: a URL may hold a password.
+    throw new ConfigError("REDIS_URL: expected redis://[user:password@]host:port or rediss://...");
   }
   const maxTokenBytes = integer(env, "MAX_TOKEN_BYTES", 8192, 64, 65536);
   const maxHeaderBytes = integer(env, "MAX_HEADER_BYTES", 32768, 1024, 1048576);
   if (maxHeaderBytes < maxTokenBytes + 1024) {
     throw new ConfigError(`MAX_HEADER_BYTES: must leave room for a token of MAX_TOKEN_BYTES (${maxTokenBytes}) plus 1024`);
   }
-  const maxLifetime = nonEmpty(env, "JWT_MAX_LIFETIME_SECONDS");
+  const maxLifetime = integer(env, "JWT_MAX_LIFETIME_SECONDS", DEFAULT_MAX_LIFETIME_SECONDS, 0, 10 * 365 * 86400);
   return {
     port: integer(env, "PORT", 35000, 0, 65535),
     host: nonEmpty(env, "HOST"),
@@ -99,15 +108,20 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: nonEmpty(env, "JWT_ISSUER") ?? DEFAULT_JWT_ISSUER,
       audience: list(env, "JWT_AUDIENCE"),
       requiredClaims: list(env, "JWT_REQUIRED_CLAIMS") ?? [],
-      maxLifetimeSeconds:
-        maxLifetime === undefined ? undefined : integer(env, "JWT_MAX_LIFETIME_SECONDS", 0, 1, 10 * 365 * 86400),
+      maxLifetimeSeconds: maxLifetime === 0 ? undefined : maxLifetime,
       clockToleranceSeconds: integer(env, "JWT_CLOCK_TOLERANCE_SECONDS", 5, 0, 3600),
       maxTokenBytes,
     },
     adminKey: nonEmpty(env, "ADMIN_KEY"),
     store:
       redisUrl !== undefined
-        ? { kind: "redis", url: redisUrl, keyPrefix: env.REDIS_KEY_PREFIX ?? "tbl:", timeoutMs }
+        ? {
+            kind: "redis",
+            url: redisUrl,
+            keyPrefix: env.REDIS_KEY_PREFIX ?? "tbl:",
+            timeoutMs,
+            historyMaxEvents: integer(env, "HISTORY_MAX_EVENTS", 100_000, 1, 100_000_000),
+          }
         : { kind: "sqlite", path: nonEmpty(env, "SQLITE_PATH") ?? "./data/tokens.db", timeoutMs },
     failOpen: boolean(env, "FAIL_OPEN", false),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),

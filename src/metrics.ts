@@ -9,8 +9,8 @@ export interface Metrics {
   requestSeconds: Histogram<"rpc" | "protocol">;
   /** One store round trip, by operation and outcome. */
   storeSeconds: Histogram<"operation" | "outcome">;
-  /** Revocations added and lifted. */
-  revocations: Counter<"change">;
+  /** Revocations added and lifted, by scope (token, jti, subject). */
+  revocations: Counter<"change" | "scope">;
   /** Store calls that failed, by operation (check, revoke, restore). */
   storeErrors: Counter<"operation">;
   /** Info answers given without a revocation check because FAIL_OPEN=true and the store was down. */
@@ -49,8 +49,8 @@ export function createMetrics(): Metrics {
     }),
     revocations: new Counter({
       name: "token_blacklist_revocations_total",
-      help: "Revocations added (change=revoked) and lifted (change=restored).",
-      labelNames: ["change"],
+      help: "Revocations added (change=revoked) and lifted (change=restored), by scope (token, jti, subject).",
+      labelNames: ["change", "scope"],
       registers,
     }),
     storeErrors: new Counter({

@@ -11,7 +11,7 @@ describe("loadConfig", () => {
       algorithms: ["HS256"],
       audience: undefined,
       requiredClaims: [],
-      maxLifetimeSeconds: undefined,
+      maxLifetimeSeconds: 30 * 86400,
     });
     expect(config.failOpen).toBe(false);
     expect(config.maxHeaderBytes).toBe(32768);
@@ -25,7 +25,17 @@ describe("loadConfig", () => {
       url: "redis://127.0.0.1:6379",
       keyPrefix: "x:",
       timeoutMs: 500,
+      historyMaxEvents: 100_000,
     });
+    expect(loadConfig({ REDIS_URL: "redis://h:1", HISTORY_MAX_EVENTS: "500" }).store).toMatchObject({ historyMaxEvents: 500 });
+  });
+
+  it("lifts the token lifetime limit with JWT_MAX_LIFETIME_SECONDS=0", () => {
+    expect(loadConfig({ JWT_MAX_LIFETIME_SECONDS: "0" }).jwt.maxLifetimeSeconds).toBeUndefined();
+  });
+
+  it("never echoes a malformed REDIS_URL, which may hold a password", () => {
+    expect(() => loadConfig({ REDIS_URL: "user:hunter2@localhost:6379" })).toThrow(/^(?!.*hunter2).*REDIS_URL/);
   });
 
   it.each([
@@ -39,7 +49,8 @@ describe("loadConfig", () => {
     [{ FAIL_OPEN: "yes" }, /^FAIL_OPEN: expected true or false/],
     [{ LOG_LEVEL: "loud" }, /^LOG_LEVEL: expected one of/],
     [{ MAX_HEADER_BYTES: "4096" }, /^MAX_HEADER_BYTES: must leave room/],
-    [{ JWT_MAX_LIFETIME_SECONDS: "0" }, /^JWT_MAX_LIFETIME_SECONDS/],
+    [{ JWT_MAX_LIFETIME_SECONDS: "-5" }, /^JWT_MAX_LIFETIME_SECONDS/],
+    [{ REDIS_URL: "redis://h:1", HISTORY_MAX_EVENTS: "0" }, /^HISTORY_MAX_EVENTS/],
     [{ JWT_ALGORITHMS: "none" }, /^JWT_ALGORITHMS: "none" is not supported/],
     [{ JWT_CLOCK_TOLERANCE_SECONDS: "-1" }, /^JWT_CLOCK_TOLERANCE_SECONDS/],
     [{ STORE_TIMEOUT_MS: "0" }, /^STORE_TIMEOUT_MS/],

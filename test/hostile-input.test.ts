@@ -24,6 +24,7 @@ const claims = (extra: Record<string, unknown> = {}) => ({
   sub: "alice",
   iss: ISSUER,
   aud: AUDIENCE,
+  iat: now(),
   exp: now() + 3600,
   jti: crypto.randomUUID(),
   ...extra,

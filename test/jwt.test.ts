@@ -140,8 +140,28 @@ describe("verifier", () => {
     expect(await rejection(() => strict(mint({ scope: "read" }, { expiresInSeconds: 7200 })))).toMatch(
       /lifetime exceeds the allowed 3600 seconds/,
     );
-    const noIat = signRaw({ alg: "HS256" }, { scope: "x", sub: "a", iss: ISSUER, exp: Math.floor(Date.now() / 1000) + 7200 });
-    expect(await rejection(() => strict(noIat))).toMatch(/lifetime exceeds/);
+    // Without iat the lifetime is unbounded, and jti and subject revocations could expire before the token.
+    const noIat = signRaw({ alg: "HS256" }, { scope: "x", sub: "a", iss: ISSUER, exp: Math.floor(Date.now() / 1000) + 60 });
+    expect(await rejection(() => strict(noIat))).toMatch(/no iat claim: it is required while token lifetime is limited/);
+    // With no limit (JWT_MAX_LIFETIME_SECONDS=0), iat is optional and counts as the epoch.
+    const unlimited = verifierWith({ maxLifetimeSeconds: undefined });
+    expect((await unlimited(noIat)).issuedAtMs).toBe(0);
+  });
+
+  it("refuses a token issued in the future, beyond the clock tolerance", async () => {
+    const seconds = Math.floor(Date.now() / 1000);
+    expect(await rejection(() => verify(mint({ iat: seconds + 600 })))).toMatch(/iat is in the future/);
+    await expect(verify(mint({ iat: seconds + 2 }))).resolves.toBeDefined();
+  });
+
+  it("reads the revocation scopes: issuer, jti, subject, and iat to the millisecond", async () => {
+    const iat = Date.now() / 1000 - 10.123;
+    const verified = await verify(mint({ iat, jti: "j-1", sub: "alice" }));
+    expect(verified).toMatchObject({ issuer: ISSUER, jti: "j-1", subject: "alice" });
+    expect(verified.issuedAtMs).toBeCloseTo(iat * 1000, 3);
+    // Numeric sub and jti are read as their text; other shapes are no scope at all.
+    expect(await verify(mint({ sub: 42, jti: 7 }))).toMatchObject({ subject: "42", jti: "7" });
+    expect(await verify(mint({ sub: { id: 1 }, jti: "" }))).toMatchObject({ subject: undefined, jti: undefined });
   });
 
   it("refuses a token that is not valid yet", async () => {

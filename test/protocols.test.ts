@@ -153,7 +153,7 @@ describe("REST specifics", () => {
   it.each([
     ["not JSON", "token=abc", /must be JSON/],
     ["a JSON array", "[1]", /JSON object/],
-    ["an unknown field", '{"token": "x"}', /does not match tokens.v1.BlacklistRequest/],
+    ["an unknown field", '{"tokn": "x"}', /does not match tokens.v1.BlacklistRequest/],
   ])("refuses a body that is %s with 400", async (_case, body, message) => {
     const res = await fetch(url("/blacklist"), { method: "POST", headers: bearer(mint()), body });
     expect(res.status).toBe(400);

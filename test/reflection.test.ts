@@ -28,7 +28,19 @@ describe.each(["v1", "v1alpha"])("gRPC server reflection %s", (version) => {
 
   it("describes TokenService's methods", async () => {
     const methods = await client().listMethods("tokens.v1.TokenService");
-    expect(methods.map((m) => m.name).sort()).toEqual(["Blacklist", "Info", "Unblacklist"]);
+    expect(methods.map((m) => m.name).sort()).toEqual([
+      "Blacklist",
+      "GetJtiRevocation",
+      "GetSubjectRevocation",
+      "History",
+      "Info",
+      "InspectToken",
+      "RestoreJti",
+      "RestoreSubject",
+      "RevokeJti",
+      "RevokeSubject",
+      "Unblacklist",
+    ]);
   });
 
   it("serves descriptors complete enough to call Info with no .proto file", async () => {

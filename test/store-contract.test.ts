@@ -3,7 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openRedisStore } from "../src/store/redis-store.js";
-import type { RevocationStore } from "../src/store/revocation-store.js";
+import {
+  InvalidCursor,
+  entryKey,
+  type AuditEvent,
+  type EntryId,
+  type RevocationStore,
+  type TokenKeys,
+} from "../src/store/revocation-store.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { eventually } from "./helpers/eventually.js";
@@ -25,7 +32,7 @@ const factories: StoreFactory[] = [
     async setup() {
       redis = await startRedis();
     },
-    open: () => openRedisStore({ url: redis.url, keyPrefix: "contract:", timeoutMs: 1000 }),
+    open: () => openRedisStore({ url: redis.url, keyPrefix: "contract:", timeoutMs: 1000, historyMaxEvents: 100_000 }),
     teardown: () => redis.stop(),
   },
   {
@@ -42,6 +49,44 @@ const factories: StoreFactory[] = [
 
 const fp = () => `fp-${crypto.randomUUID()}`;
 const inOneHour = () => Date.now() + 3_600_000;
+const ISS = "https://issuer.example/";
+
+const tokenId = (fingerprint = fp()): EntryId => ({ scope: "token", fingerprint });
+const jtiId = (jti: string = crypto.randomUUID(), issuer = ISS): EntryId => ({ scope: "jti", issuer, jti });
+const subjectId = (subject = `user-${crypto.randomUUID()}`, issuer = ISS): EntryId => ({ scope: "subject", issuer, subject });
+const admin = { actor: "admin", reason: "" } as const;
+const revokeFor = (expiresAtMs: number | undefined = inOneHour(), issuedBeforeMs?: number) => ({
+  ...admin,
+  expiresAtMs,
+  ...(issuedBeforeMs === undefined ? {} : { issuedBeforeMs }),
+});
+
+/** What Info would check for a token with this fingerprint, jti and subject. */
+function keysFor(token: { fingerprint?: string; jti?: EntryId; subject?: EntryId; issuedAtMs?: number }): TokenKeys {
+  return {
+    token: token.fingerprint ?? fp(),
+    jti: token.jti === undefined ? undefined : entryKey(token.jti),
+    subject: token.subject === undefined ? undefined : entryKey(token.subject),
+    issuedAtMs: token.issuedAtMs ?? Date.now(),
+  };
+}
+
+/** The events about one entry, oldest first. */
+async function eventsAbout(store: RevocationStore, id: EntryId): Promise<AuditEvent[]> {
+  const events: AuditEvent[] = [];
+  let before: string | undefined;
+  do {
+    const page = await store.history(500, before);
+    events.push(...page.events);
+    before = page.next;
+  } while (before !== undefined);
+  const about = (e: AuditEvent) =>
+    e.scope === id.scope &&
+    (id.scope === "token"
+      ? e.fingerprint === id.fingerprint
+      : e.issuer === id.issuer && (id.scope === "jti" ? e.jti === id.jti : e.subject === id.subject));
+  return events.filter(about).reverse();
+}
 
 describe.each(factories)("RevocationStore contract: $name", (factory) => {
   let store: RevocationStore;
@@ -54,66 +99,233 @@ describe.each(factories)("RevocationStore contract: $name", (factory) => {
     await factory.teardown();
   });
 
-  it("does not know a fingerprint it was never told", async () => {
-    expect(await store.isRevoked(fp())).toBe(false);
+  describe("token scope", () => {
+    it("does not know a fingerprint it was never told", async () => {
+      expect(await store.check(keysFor({}))).toBeUndefined();
+    });
+
+    it("revokes, and says whether the revocation is new", async () => {
+      const id = tokenId();
+      const keys = keysFor({ fingerprint: entryKey(id) });
+      expect((await store.revoke(id, revokeFor())).changed).toBe(true);
+      expect(await store.check(keys)).toEqual({ scope: "token" });
+      const again = await store.revoke(id, revokeFor());
+      expect(again.changed).toBe(false);
+      expect(again.event).toBeUndefined();
+      expect(await store.check(keys)).toEqual({ scope: "token" });
+    });
+
+    it("restores, and says whether there was anything to restore", async () => {
+      const id = tokenId();
+      const keys = keysFor({ fingerprint: entryKey(id) });
+      expect((await store.restore(id, admin)).changed).toBe(false);
+      await store.revoke(id, revokeFor());
+      expect((await store.restore(id, admin)).changed).toBe(true);
+      expect(await store.check(keys)).toBeUndefined();
+      expect((await store.restore(id, admin)).changed).toBe(false);
+    });
+
+    it("keeps revocations apart", async () => {
+      const [a, b] = [tokenId(), tokenId()];
+      await store.revoke(a, revokeFor());
+      expect(await store.check(keysFor({ fingerprint: entryKey(b) }))).toBeUndefined();
+      await store.restore(a, admin);
+      await store.revoke(b, revokeFor());
+      expect(await store.check(keysFor({ fingerprint: entryKey(a) }))).toBeUndefined();
+      expect(await store.check(keysFor({ fingerprint: entryKey(b) }))).toEqual({ scope: "token" });
+    });
+
+    it("forgets a revocation once it expires, so storage does not grow", async () => {
+      const id = tokenId();
+      const keys = keysFor({ fingerprint: entryKey(id) });
+      expect((await store.revoke(id, revokeFor(Date.now() + 150))).changed).toBe(true);
+      expect(await store.check(keys)).toEqual({ scope: "token" });
+      expect(await eventually(async () => (await store.check(keys)) === undefined)).toBe(true);
+      // Once expired, revoking again is a new revocation.
+      expect((await store.revoke(id, revokeFor())).changed).toBe(true);
+    });
+
+    it("stores nothing for an expiry already in the past", async () => {
+      const id = tokenId();
+      const result = await store.revoke(id, revokeFor(Date.now() - 1000));
+      expect(result).toEqual({ changed: false, entry: undefined, event: undefined });
+      expect(await store.check(keysFor({ fingerprint: entryKey(id) }))).toBeUndefined();
+    });
+
+    it("answers concurrent revocations of one key with exactly one change", async () => {
+      const id = tokenId();
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.revoke(id, revokeFor())));
+      expect(results.filter((r) => r.changed)).toHaveLength(1);
+      expect(await eventsAbout(store, id)).toHaveLength(1);
+    });
   });
 
-  it("revokes, and says whether the revocation is new", async () => {
-    const key = fp();
-    expect(await store.revoke(key, inOneHour())).toBe(true);
-    expect(await store.isRevoked(key)).toBe(true);
-    expect(await store.revoke(key, inOneHour())).toBe(false);
-    expect(await store.isRevoked(key)).toBe(true);
+  describe("jti scope", () => {
+    it("revokes every token with the jti, by issuer, and restores it", async () => {
+      const id = jtiId();
+      const keys = keysFor({ jti: id });
+      expect(await store.check(keys)).toBeUndefined();
+      const revoked = await store.revoke(id, revokeFor());
+      expect(revoked.changed).toBe(true);
+      expect(revoked.entry?.expiresAtMs).toBeGreaterThan(Date.now());
+      expect(await store.check(keys)).toEqual({ scope: "jti" });
+      // The same jti from another issuer is another token.
+      expect(await store.check(keysFor({ jti: jtiId(id.scope === "jti" ? id.jti : "", "https://other.example/") }))).toBeUndefined();
+      expect((await store.revoke(id, revokeFor())).changed).toBe(false);
+      expect((await store.restore(id, admin)).changed).toBe(true);
+      expect(await store.check(keys)).toBeUndefined();
+      expect((await store.restore(id, admin)).changed).toBe(false);
+    });
+
+    it("expires its entry, and keeps one without an expiry until it is lifted", async () => {
+      const short = jtiId();
+      await store.revoke(short, revokeFor(Date.now() + 150));
+      expect(await eventually(async () => (await store.check(keysFor({ jti: short }))) === undefined)).toBe(true);
+      expect(await store.lookup(short)).toBeUndefined();
+
+      const forever = jtiId();
+      const result = await store.revoke(forever, { ...admin, expiresAtMs: undefined });
+      expect(result.entry).toEqual({ issuedBeforeMs: undefined, expiresAtMs: undefined });
+      expect(await store.lookup(forever)).toEqual({ issuedBeforeMs: undefined, expiresAtMs: undefined });
+      expect(await store.check(keysFor({ jti: forever }))).toEqual({ scope: "jti" });
+      await store.restore(forever, admin);
+      expect(await store.lookup(forever)).toBeUndefined();
+    });
   });
 
-  it("restores, and says whether there was anything to restore", async () => {
-    const key = fp();
-    expect(await store.restore(key)).toBe(false);
-    await store.revoke(key, inOneHour());
-    expect(await store.restore(key)).toBe(true);
-    expect(await store.isRevoked(key)).toBe(false);
-    expect(await store.restore(key)).toBe(false);
+  describe("subject scope", () => {
+    it("revokes the subject's tokens issued before the cutoff, to the millisecond", async () => {
+      const id = subjectId();
+      const cutoff = Date.now() - 10_000;
+      expect((await store.revoke(id, revokeFor(inOneHour(), cutoff))).changed).toBe(true);
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: cutoff - 1 }))).toEqual({ scope: "subject", issuedBeforeMs: cutoff });
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: cutoff }))).toBeUndefined();
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: cutoff + 1 }))).toBeUndefined();
+      // No iat counts as the epoch: before any cutoff.
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: 0 }))).toEqual({ scope: "subject", issuedBeforeMs: cutoff });
+      expect(await store.check(keysFor({ subject: subjectId(), issuedAtMs: 0 }))).toBeUndefined();
+    });
+
+    it("moves the cutoff later, never earlier", async () => {
+      const id = subjectId();
+      const first = Date.now() - 60_000;
+      await store.revoke(id, revokeFor(inOneHour(), first));
+      const earlier = await store.revoke(id, revokeFor(inOneHour(), first - 1000));
+      expect(earlier.changed).toBe(false);
+      expect(earlier.entry?.issuedBeforeMs).toBe(first);
+      const same = await store.revoke(id, revokeFor(inOneHour(), first));
+      expect(same.changed).toBe(false);
+      const later = await store.revoke(id, revokeFor(inOneHour(), first + 30_000));
+      expect(later.changed).toBe(true);
+      expect(later.event?.issuedBeforeMs).toBe(first + 30_000);
+      expect((await store.lookup(id))?.issuedBeforeMs).toBe(first + 30_000);
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: first + 10_000 }))).toEqual({ scope: "subject", issuedBeforeMs: first + 30_000 });
+      expect((await store.restore(id, admin)).changed).toBe(true);
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: 0 }))).toBeUndefined();
+    });
+
+    it("expires its entry", async () => {
+      const id = subjectId();
+      await store.revoke(id, revokeFor(Date.now() + 150, Date.now()));
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: 0 }))).toBeDefined();
+      expect(await eventually(async () => (await store.check(keysFor({ subject: id, issuedAtMs: 0 }))) === undefined)).toBe(true);
+      // An entry that would already have expired is not written.
+      const stale = await store.revoke(subjectId(), revokeFor(Date.now() - 1, Date.now() - 10_000));
+      expect(stale.changed).toBe(false);
+    });
   });
 
-  it("keeps revocations apart", async () => {
-    const [a, b] = [fp(), fp()];
-    await store.revoke(a, inOneHour());
-    expect(await store.isRevoked(b)).toBe(false);
-    await store.restore(a);
-    await store.revoke(b, inOneHour());
-    expect(await store.isRevoked(a)).toBe(false);
-    expect(await store.isRevoked(b)).toBe(true);
+  it("checks all three scopes in one call, token first, then jti, then subject", async () => {
+    const token = tokenId();
+    const jti = jtiId();
+    const subject = subjectId();
+    const keys = keysFor({ fingerprint: entryKey(token), jti, subject, issuedAtMs: Date.now() - 5000 });
+    await store.revoke(subject, revokeFor(inOneHour(), Date.now()));
+    expect((await store.check(keys))?.scope).toBe("subject");
+    await store.revoke(jti, revokeFor());
+    expect((await store.check(keys))?.scope).toBe("jti");
+    await store.revoke(token, revokeFor());
+    expect((await store.check(keys))?.scope).toBe("token");
   });
 
-  it("forgets a revocation once it expires, so storage does not grow", async () => {
-    const key = fp();
-    expect(await store.revoke(key, Date.now() + 150)).toBe(true);
-    expect(await store.isRevoked(key)).toBe(true);
-    expect(await eventually(async () => !(await store.isRevoked(key)))).toBe(true);
-    // Once expired, revoking again is a new revocation.
-    expect(await store.revoke(key, inOneHour())).toBe(true);
-  });
+  describe("history", () => {
+    it("records every change, newest first, with who, why and what; no-ops are not changes", async () => {
+      const token = tokenId();
+      const jti = jtiId();
+      await store.revoke(token, { actor: "self", reason: "", expiresAtMs: inOneHour(), context: { jti: "t-jti", subject: "alice" } });
+      await store.revoke(token, { actor: "self", reason: "", expiresAtMs: inOneHour() });
+      await store.revoke(jti, { actor: "admin", reason: "leaked in a log", expiresAtMs: inOneHour() });
+      await store.restore(jti, { actor: "admin", reason: "false alarm" });
+      const page = await store.history(3, undefined);
+      expect(page.events.map((e) => [e.action, e.scope, e.actor, e.reason])).toEqual([
+        ["restore", "jti", "admin", "false alarm"],
+        ["revoke", "jti", "admin", "leaked in a log"],
+        ["revoke", "token", "self", undefined],
+      ]);
+      const [, revokedJti, revokedToken] = page.events as [AuditEvent, AuditEvent, AuditEvent];
+      expect(revokedToken).toMatchObject({ fingerprint: entryKey(token), jti: "t-jti", subject: "alice" });
+      expect(revokedJti).toMatchObject({ issuer: ISS, jti: jti.scope === "jti" ? jti.jti : "" });
+      expect(Math.abs(revokedJti.atMs - Date.now())).toBeLessThan(60_000);
+      expect(await eventsAbout(store, token)).toHaveLength(1);
+    });
 
-  it("stores nothing for an expiry already in the past", async () => {
-    const key = fp();
-    expect(await store.revoke(key, Date.now() - 1000)).toBe(false);
-    expect(await store.isRevoked(key)).toBe(false);
-  });
+    it("pages through older events with the cursor it hands out", async () => {
+      const ids = Array.from({ length: 7 }, () => jtiId());
+      for (const id of ids) await store.revoke(id, revokeFor());
+      const seen: AuditEvent[] = [];
+      let before: string | undefined;
+      for (let page = 0; page < 3; page++) {
+        const result = await store.history(3, before);
+        seen.push(...result.events);
+        before = result.next;
+      }
+      const newestFirst = ids.slice().reverse().map((id) => (id.scope === "jti" ? id.jti : ""));
+      expect(seen.slice(0, 7).map((e) => e.jti)).toEqual(newestFirst);
+      expect(new Set(seen.map((e) => e.id)).size).toBe(seen.length);
+    });
 
-  it("answers concurrent revocations of one key with exactly one 'new'", async () => {
-    const key = fp();
-    const results = await Promise.all(Array.from({ length: 20 }, () => store.revoke(key, inOneHour())));
-    expect(results.filter(Boolean)).toHaveLength(1);
+    it("refuses a cursor it did not hand out", async () => {
+      for (const cursor of ["", "abc", "-1", "1 OR 1=1", "9".repeat(40), "(0-0"]) {
+        await expect(store.history(5, cursor)).rejects.toBeInstanceOf(InvalidCursor);
+      }
+    });
   });
 
   it("sees what another connection to the same store wrote", async () => {
     const other = await factory.open();
     try {
-      const key = fp();
-      await store.revoke(key, inOneHour());
-      expect(await other.isRevoked(key)).toBe(true);
-      await other.restore(key);
-      expect(await store.isRevoked(key)).toBe(false);
+      const id = tokenId();
+      const keys = keysFor({ fingerprint: entryKey(id) });
+      await store.revoke(id, revokeFor());
+      expect(await other.check(keys)).toEqual({ scope: "token" });
+      await other.restore(id, admin);
+      expect(await store.check(keys)).toBeUndefined();
+    } finally {
+      await other.close();
+    }
+  });
+
+  it.each([
+    ["jti", () => jtiId()],
+    ["subject", () => subjectId()],
+    ["token", () => tokenId()],
+  ])("ends concurrent revokes and restores of one %s from two connections in the state its history explains", async (_name, makeId) => {
+    const other = await factory.open();
+    try {
+      const id = makeId();
+      const cutoff = Date.now();
+      const ops = Array.from({ length: 60 }, (_, i) => {
+        const side = i % 2 === 0 ? store : other;
+        return Math.random() < 0.5 ? side.revoke(id, revokeFor(inOneHour(), cutoff)) : side.restore(id, admin);
+      });
+      const results = await Promise.all(ops);
+      const events = await eventsAbout(store, id);
+      // Every change, and only changes, were recorded; they alternate, as a state machine must.
+      expect(events).toHaveLength(results.filter((r) => r.changed).length);
+      events.forEach((event, i) => i > 0 && expect(event.action).not.toBe(events[i - 1]!.action));
+      const last = events.at(-1);
+      const revoked = (await store.lookup(id)) !== undefined;
+      expect(revoked).toBe(last?.action === "revoke");
     } finally {
       await other.close();
     }
@@ -130,10 +342,14 @@ describe("SQLite specifics", () => {
     try {
       const path = join(dir, "nested", "tokens.db");
       const first = openSqliteStore({ path, timeoutMs: 1000 });
-      await first.revoke("persisted", inOneHour());
+      const subject = subjectId();
+      await first.revoke(tokenId("persisted"), revokeFor());
+      await first.revoke(subject, revokeFor(inOneHour(), Date.now()));
       await first.close();
       const second = openSqliteStore({ path, timeoutMs: 1000 });
-      expect(await second.isRevoked("persisted")).toBe(true);
+      expect(await second.check(keysFor({ fingerprint: "persisted" }))).toEqual({ scope: "token" });
+      expect((await second.check(keysFor({ subject, issuedAtMs: 0 })))?.scope).toBe("subject");
+      expect((await second.history(10, undefined)).events).toHaveLength(2);
       await second.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -145,14 +361,50 @@ describe("SQLite specifics", () => {
     try {
       const path = join(dir, "tokens.db");
       const store = openSqliteStore({ path, timeoutMs: 1000, sweepIntervalMs: 20 });
-      await store.revoke("short-lived", Date.now() + 50);
+      await store.revoke(tokenId("short-lived"), revokeFor(Date.now() + 50));
       const { default: Database } = await import("better-sqlite3");
       const db = new Database(path, { readonly: true });
-      const count = () => db.prepare("SELECT count(*) AS n FROM revocations").get() as { n: number };
+      const count = () => db.prepare("SELECT count(*) AS n FROM entries").get() as { n: number };
       expect(count().n).toBe(1);
       expect(await eventually(async () => count().n === 0)).toBe(true);
       db.close();
       await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps the revocations of a file written by the previous version (schema 0)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tb-migrate-"));
+    try {
+      const path = join(dir, "tokens.db");
+      const { default: Database } = await import("better-sqlite3");
+      const old = new Database(path);
+      old.exec(`CREATE TABLE revocations (fingerprint TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL) WITHOUT ROWID`);
+      old.prepare("INSERT INTO revocations VALUES (?, ?)").run("from-v0", inOneHour());
+      old.close();
+      const store = openSqliteStore({ path, timeoutMs: 1000 });
+      expect(await store.check(keysFor({ fingerprint: "from-v0" }))).toEqual({ scope: "token" });
+      expect((await store.lookup(tokenId("from-v0")))?.expiresAtMs).toBeGreaterThan(Date.now());
+      await store.close();
+      // Opening again finds the current schema and changes nothing.
+      const again = openSqliteStore({ path, timeoutMs: 1000 });
+      expect(await again.check(keysFor({ fingerprint: "from-v0" }))).toEqual({ scope: "token" });
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a file from a newer version instead of guessing at it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tb-newer-"));
+    try {
+      const path = join(dir, "tokens.db");
+      const { default: Database } = await import("better-sqlite3");
+      const newer = new Database(path);
+      newer.pragma("user_version = 99");
+      newer.close();
+      expect(() => openSqliteStore({ path, timeoutMs: 1000 })).toThrow(/schema version 99 is newer/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -174,12 +426,18 @@ describe("SQLite specifics", () => {
 describe("Redis specifics", () => {
   it("puts a TTL on every key: remaining lifetime, in milliseconds", async () => {
     const server = await startRedis();
-    const store = await openRedisStore({ url: server.url, keyPrefix: "ttl:", timeoutMs: 1000 });
+    const store = await openRedisStore({ url: server.url, keyPrefix: "ttl:", timeoutMs: 1000, historyMaxEvents: 1000 });
     try {
-      await store.revoke("k", Date.now() + 60_000);
+      await store.revoke(tokenId("k"), revokeFor(Date.now() + 60_000));
       const pttl = (await server.command("PTTL", "ttl:k")) as number;
       expect(pttl).toBeGreaterThan(55_000);
       expect(pttl).toBeLessThanOrEqual(60_000);
+      // A subject entry lives from its cutoff for the lifetime it is given, and holds the cutoff.
+      const subject = subjectId("bob");
+      await store.revoke(subject, revokeFor(Date.now() + 120_000, 1_700_000_000_123));
+      const key = "ttl:" + entryKey(subject);
+      expect(await server.command("GET", key)).toBe("1700000000123");
+      expect((await server.command("PTTL", key)) as number).toBeGreaterThan(115_000);
     } finally {
       await store.close();
       await server.stop();
@@ -189,6 +447,24 @@ describe("Redis specifics", () => {
   it("fails to open with a message naming REDIS_URL when nothing listens", async () => {
     const server = await startRedis();
     await server.stop();
-    await expect(openRedisStore({ url: server.url, keyPrefix: "x:", timeoutMs: 200 })).rejects.toThrow(/REDIS_URL/);
+    await expect(openRedisStore({ url: server.url, keyPrefix: "x:", timeoutMs: 200, historyMaxEvents: 10 })).rejects.toThrow(/REDIS_URL/);
+  });
+
+  it("caps the history stream near HISTORY_MAX_EVENTS, keeping the newest", async () => {
+    const server = await startRedis();
+    const store = await openRedisStore({ url: server.url, keyPrefix: "cap:", timeoutMs: 1000, historyMaxEvents: 10 });
+    try {
+      const ids = Array.from({ length: 400 }, () => jtiId());
+      for (const id of ids) await store.revoke(id, revokeFor());
+      // MAXLEN ~ trims whole stream nodes (100 entries by default): at most one node over.
+      const length = (await server.command("XLEN", "cap:history")) as number;
+      expect(length).toBeGreaterThanOrEqual(10);
+      expect(length).toBeLessThanOrEqual(110);
+      const newest = (await store.history(10, undefined)).events.map((e) => e.jti);
+      expect(newest).toEqual(ids.slice(-10).reverse().map((id) => (id.scope === "jti" ? id.jti : "")));
+    } finally {
+      await store.close();
+      await server.stop();
+    }
   });
 });

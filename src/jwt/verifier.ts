@@ -16,6 +16,14 @@ export interface VerifiedToken {
   fingerprint: string;
   /** When a revocation of this token may be forgotten: `exp` plus the clock tolerance. */
   revocationExpiresAtMs: number;
+  /** `iss` ("" without one: the verifier only lets it through when no issuer is required). */
+  issuer: string;
+  /** `jti` as text, when the token has a string or numeric one. */
+  jti: string | undefined;
+  /** `sub` as text, when the token has a string or numeric one. */
+  subject: string | undefined;
+  /** `iat` in epoch ms, keeping a fractional `iat`'s milliseconds; 0 (the epoch) without `iat`. */
+  issuedAtMs: number;
 }
 
 /**
@@ -104,9 +112,17 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
     for (const name of options.requiredClaims) {
       if (claims[name] === undefined) throw new TokenRejected(`Token lacks the required claim ${name}`);
     }
+    const iat = claims.iat as number | undefined;
+    if (iat !== undefined && iat * 1000 > Date.now() + toleranceMs) throw new TokenRejected("Token iat is in the future");
     if (options.maxLifetimeSeconds !== undefined) {
-      const issuedAt = typeof claims.iat === "number" ? claims.iat : Date.now() / 1000;
-      if (exp - issuedAt > options.maxLifetimeSeconds) {
+      // Without iat a token's lifetime is unbounded, and a jti or subject
+      // revocation could expire while the token is still valid.
+      if (iat === undefined) {
+        throw new TokenRejected(
+          `Token has no iat claim: it is required while token lifetime is limited (JWT_MAX_LIFETIME_SECONDS=${options.maxLifetimeSeconds})`,
+        );
+      }
+      if (exp - iat > options.maxLifetimeSeconds) {
         throw new TokenRejected(`Token lifetime exceeds the allowed ${options.maxLifetimeSeconds} seconds`);
       }
     }
@@ -115,8 +131,19 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
       claims: claims as Claims,
       fingerprint: fingerprint(token),
       revocationExpiresAtMs: exp * 1000 + toleranceMs,
+      issuer: typeof claims.iss === "string" ? claims.iss : "",
+      jti: claimText(claims.jti),
+      subject: claimText(claims.sub),
+      issuedAtMs: iat === undefined ? 0 : iat * 1000,
     };
   }
+}
+
+/** A string claim, or a number one as its decimal text (some issuers write numeric `sub`); otherwise undefined. */
+function claimText(value: unknown): string | undefined {
+  if (typeof value === "string") return value === "" ? undefined : value;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return undefined;
 }
 
 const MALFORMED = "Token is malformed: expected a JWT (header.payload.signature)";

@@ -9,6 +9,7 @@ import { Health } from "../../gen/health/v1/health_pb.js";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import { createHealthService } from "../service/health-service.js";
 import { createReflectionServices } from "../service/reflection-service.js";
+import type { UnaryHandler } from "../service/call.js";
 import type { TokenServiceHandlers } from "../service/token-service.js";
 import { createCors } from "./cors.js";
 import { encodeGrpcMessagesMinimally } from "./grpc-message.js";
@@ -46,10 +47,12 @@ export interface ServerOptions {
  */
 export function createServer(options: ServerOptions): SinglePortServer {
   const readMaxBytes = options.readMaxBytes ?? 64 * 1024;
+  // The transports hand each handler the request message its route decoded for that RPC.
+  const impls = options.handlers as unknown as Readonly<Record<string, UnaryHandler>>;
   const onInternalError = options.onInternalError ?? ((err) => console.error(err));
   const rest = createRestHandler({
     routes: restRoutes(TokenService),
-    impls: { ...options.handlers },
+    impls,
     readMaxBytes,
     onInternalError,
   });
@@ -73,7 +76,7 @@ export function createServer(options: ServerOptions): SinglePortServer {
   });
   const grpcUnary = createGrpcUnaryFastPath({
     service: TokenService,
-    impls: { ...options.handlers },
+    impls,
     readMaxBytes,
     onInternalError,
   });

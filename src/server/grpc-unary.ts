@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { fromBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CallContext, UnaryHandler } from "../service/token-service.js";
+import type { CallContext, UnaryHandler } from "../service/call.js";
 import { createBinaryWriter } from "./grpc-binary.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
 import { headerValue } from "./header-value.js";

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { create, fromJson, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CallContext, UnaryHandler } from "../service/token-service.js";
+import type { CallContext, UnaryHandler } from "../service/call.js";
 import { restError } from "./error-body.js";
 import { headerValue } from "./header-value.js";
 import { readBody, type BodySource } from "./read-body.js";

@@ -1,18 +1,121 @@
 /**
- * The revocation store contract. Keys are token fingerprints, never tokens.
- * Every implementation passes the same contract suite (test/store-contract.test.ts).
+ * The revocation store contract. Every implementation passes the same contract
+ * suite (test/store-contract.test.ts). Token entries are keyed by fingerprint,
+ * never by the token.
  */
+
+/** What a revocation entry matches: one token, a jti, or a subject's tokens issued before a cutoff. */
+export type Scope = "token" | "jti" | "subject";
+
+/** Names one entry. */
+export type EntryId =
+  | { scope: "token"; fingerprint: string }
+  | { scope: "jti"; issuer: string; jti: string }
+  | { scope: "subject"; issuer: string; subject: string };
+
+/** The store key of an entry: the fingerprint, or a `j:`/`s:` prefixed JSON pair (fingerprints are base64url, so never collide). */
+export function entryKey(id: EntryId): string {
+  switch (id.scope) {
+    case "token":
+      return id.fingerprint;
+    case "jti":
+      return "j:" + JSON.stringify([id.issuer, id.jti]);
+    case "subject":
+      return "s:" + JSON.stringify([id.issuer, id.subject]);
+  }
+}
+
+/** The keys Info checks for one token, and when it was issued. */
+export interface TokenKeys {
+  /** {@link entryKey} of the token scope. */
+  token: string;
+  /** {@link entryKey} of its jti scope, when the token has a jti. */
+  jti: string | undefined;
+  /** {@link entryKey} of its subject scope, when the token has a sub. */
+  subject: string | undefined;
+  /** `iat` in epoch ms (fractional `iat` keeps its milliseconds); 0 without `iat`. */
+  issuedAtMs: number;
+}
+
+/** Why a token is revoked. Token scope wins over jti, jti over subject, when several match. */
+export type Match = { scope: "token" } | { scope: "jti" } | { scope: "subject"; issuedBeforeMs: number };
+
+/** An entry in force. */
+export interface Entry {
+  /** Subject scope: tokens issued before this (epoch ms) are revoked. */
+  issuedBeforeMs: number | undefined;
+  /** When the entry disappears by itself (epoch ms); undefined: never. */
+  expiresAtMs: number | undefined;
+}
+
+/** Who made a change. */
+export type Actor = "self" | "admin";
+
+/** The change a caller asks for, with what the audit event records besides the entry. */
+export interface ChangeRequest {
+  actor: Actor;
+  /** Free text from the operator; "" for none. */
+  reason: string;
+  /** Token scope only: the token's jti and sub, recorded for context. */
+  context?: { jti?: string | undefined; subject?: string | undefined };
+}
+
+/** A revocation to add. */
+export interface RevokeRequest extends ChangeRequest {
+  /** Subject scope: the cutoff (epoch ms). A later cutoff replaces an earlier one; an earlier one changes nothing. */
+  issuedBeforeMs?: number;
+  /** When the entry may be forgotten (epoch ms); undefined: never. Must be in the future. */
+  expiresAtMs: number | undefined;
+}
+
+/** One recorded change. Never holds a token: token entries are recorded by fingerprint. */
+export interface AuditEvent {
+  /** Store-assigned, ordered: a later change has a later id (see {@link RevocationStore.history}). */
+  id: string;
+  atMs: number;
+  action: "revoke" | "restore";
+  scope: Scope;
+  fingerprint?: string | undefined;
+  issuer?: string | undefined;
+  jti?: string | undefined;
+  subject?: string | undefined;
+  issuedBeforeMs?: number | undefined;
+  actor: Actor;
+  reason?: string | undefined;
+}
+
+/** The outcome of a revoke or restore. */
+export interface ChangeResult {
+  /** True when this call changed the entry (and recorded `event`). */
+  changed: boolean;
+  /** The entry after the call; undefined when none is in force. */
+  entry: Entry | undefined;
+  event: AuditEvent | undefined;
+}
+
+/** One page of history. */
+export interface HistoryPage {
+  /** Newest first. */
+  events: AuditEvent[];
+  /** Pass as `before` for the next, older page; undefined on the last page. */
+  next: string | undefined;
+}
+
+/** The store. Every call is one round trip; a change and its audit event are one atomic step. */
 export interface RevocationStore {
-  /** True while `fingerprint` is revoked and its entry has not expired. One round trip. */
-  isRevoked(fingerprint: string): Promise<boolean>;
+  /** Which scope revokes the token, or undefined. One round trip for all three scopes. */
+  check(keys: TokenKeys): Promise<Match | undefined>;
   /**
-   * Revokes until `expiresAtMs` (epoch ms), after which the entry disappears by
-   * itself. Returns true if this call revoked it, false if it already was (or
-   * `expiresAtMs` has passed, so there is nothing left to revoke).
+   * Adds a revocation (a no-op, `changed: false`, when it is already in force,
+   * or when `expiresAtMs` has passed so there is nothing left to revoke).
    */
-  revoke(fingerprint: string, expiresAtMs: number): Promise<boolean>;
-  /** Lifts a revocation. Returns true if there was one, false if not. */
-  restore(fingerprint: string): Promise<boolean>;
+  revoke(id: EntryId, request: RevokeRequest): Promise<ChangeResult>;
+  /** Lifts a revocation (`changed: false` when none was in force). */
+  restore(id: EntryId, request: ChangeRequest): Promise<ChangeResult>;
+  /** The entry in force, or undefined. */
+  lookup(id: EntryId): Promise<Entry | undefined>;
+  /** Audit events older than `before` (a previous page's `next`), newest first. Rejects a malformed cursor with {@link InvalidCursor}. */
+  history(limit: number, before: string | undefined): Promise<HistoryPage>;
   /** Resolves when the store answers; rejects with {@link StoreUnavailable} otherwise. */
   ping(): Promise<void>;
   /** Releases connections and files. */
@@ -22,4 +125,20 @@ export interface RevocationStore {
 /** The store could not be reached or did not answer in time; the caller should retry. */
 export class StoreUnavailable extends Error {
   override name = "StoreUnavailable";
+}
+
+/** A history cursor this store did not hand out. */
+export class InvalidCursor extends Error {
+  override name = "InvalidCursor";
+}
+
+/** Reads a `check` answer from the values stored under the token, jti and subject keys (absent: undefined/null). */
+export function matchOf(token: unknown, jti: unknown, subject: unknown, issuedAtMs: number): Match | undefined {
+  if (token !== null && token !== undefined) return { scope: "token" };
+  if (jti !== null && jti !== undefined) return { scope: "jti" };
+  if (subject !== null && subject !== undefined) {
+    const issuedBeforeMs = Number(subject);
+    if (issuedAtMs < issuedBeforeMs) return { scope: "subject", issuedBeforeMs };
+  }
+  return undefined;
 }

@@ -1,7 +1,19 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { StoreUnavailable, type RevocationStore } from "./revocation-store.js";
+import { eventFor } from "./audit-event.js";
+import {
+  InvalidCursor,
+  StoreUnavailable,
+  entryKey,
+  matchOf,
+  type AuditEvent,
+  type ChangeRequest,
+  type Entry,
+  type EntryId,
+  type RevocationStore,
+  type RevokeRequest,
+} from "./revocation-store.js";
 
 /** Options for {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -12,11 +24,16 @@ export interface SqliteStoreOptions {
   sweepIntervalMs?: number;
 }
 
+/** The schema this code writes: `PRAGMA user_version`. */
+const SCHEMA_VERSION = 1;
+
 /**
  * Revocations in an embedded SQLite file: the single-node default, so the
  * service runs with nothing else installed and keeps revocations across
- * restarts. WAL with synchronous=FULL: an acknowledged revocation is on disk.
- * Several processes may share the file (busy_timeout).
+ * restarts. WAL with synchronous=FULL: an acknowledged change is on disk.
+ * Several processes may share the file (busy_timeout); each change and its
+ * audit event are one IMMEDIATE transaction, so the event order is the order
+ * in which the changes took effect. Audit events are kept for good.
  */
 export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   let db: Database.Database;
@@ -25,28 +42,34 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     db = new Database(options.path, { timeout: options.timeoutMs });
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
-    db.exec(`CREATE TABLE IF NOT EXISTS revocations (
-      fingerprint TEXT PRIMARY KEY,
-      expires_at_ms INTEGER NOT NULL
-    ) WITHOUT ROWID`);
-    db.exec("CREATE INDEX IF NOT EXISTS revocations_expiry ON revocations (expires_at_ms)");
+    migrate(db);
   } catch (err) {
     throw new StoreUnavailable(`SQLITE_PATH: cannot open ${options.path}: ${(err as Error).message}`);
   }
-  const check = db.prepare<[string, number]>(
-    "SELECT 1 FROM revocations WHERE fingerprint = ? AND expires_at_ms > ?",
-  ).pluck();
-  // Inserts, or takes over a row that expired but was not swept yet.
-  const insert = db.prepare<[string, number, number]>(
-    `INSERT INTO revocations (fingerprint, expires_at_ms) VALUES (?, ?)
-     ON CONFLICT (fingerprint) DO UPDATE SET expires_at_ms = excluded.expires_at_ms
-     WHERE revocations.expires_at_ms <= ?`,
+  const live = "(expires_at_ms IS NULL OR expires_at_ms > @now)";
+  const check = db
+    .prepare<{ token: string; jti: string | null; subject: string | null; now: number }, [string, number | null]>(
+      `SELECT key, issued_before_ms FROM entries WHERE key IN (@token, @jti, @subject) AND ${live}`,
+    )
+    .raw();
+  const current = db.prepare<{ key: string; now: number }, { issued_before_ms: number | null; expires_at_ms: number | null }>(
+    `SELECT issued_before_ms, expires_at_ms FROM entries WHERE key = @key AND ${live}`,
   );
-  const remove = db.prepare<[string, number]>(
-    "DELETE FROM revocations WHERE fingerprint = ? AND expires_at_ms > ?",
+  const upsert = db.prepare<{ key: string; issuedBeforeMs: number | null; expiresAtMs: number | null }>(
+    `INSERT INTO entries (key, issued_before_ms, expires_at_ms) VALUES (@key, @issuedBeforeMs, @expiresAtMs)
+     ON CONFLICT (key) DO UPDATE SET issued_before_ms = excluded.issued_before_ms, expires_at_ms = excluded.expires_at_ms`,
   );
-  const sweep = db.prepare<[number]>("DELETE FROM revocations WHERE expires_at_ms <= ?");
+  const remove = db.prepare<[string]>("DELETE FROM entries WHERE key = ?");
+  const record = db.prepare<Record<string, unknown>>(
+    `INSERT INTO audit_events (at_ms, action, scope, fingerprint, issuer, jti, subject, issued_before_ms, actor, reason)
+     VALUES (@atMs, @action, @scope, @fingerprint, @issuer, @jti, @subject, @issuedBeforeMs, @actor, @reason)`,
+  );
+  const page = db.prepare<[number, number], EventRow>(
+    "SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?",
+  );
+  const sweep = db.prepare<[number]>("DELETE FROM entries WHERE expires_at_ms <= ?");
   const probe = db.prepare("SELECT 1");
+
   const run = <T>(action: () => T): T => {
     try {
       return action();
@@ -54,6 +77,46 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       throw new StoreUnavailable(`SQLite: ${(err as Error).message}`);
     }
   };
+  const entryOf = (row: { issued_before_ms: number | null; expires_at_ms: number | null } | undefined): Entry | undefined =>
+    row === undefined ? undefined : { issuedBeforeMs: row.issued_before_ms ?? undefined, expiresAtMs: row.expires_at_ms ?? undefined };
+  const addEvent = (id: EntryId, action: AuditEvent["action"], request: ChangeRequest, issuedBeforeMs?: number): AuditEvent => {
+    const event = eventFor(id, action, request, issuedBeforeMs);
+    const { lastInsertRowid } = record.run({
+      atMs: event.atMs,
+      action: event.action,
+      scope: event.scope,
+      fingerprint: event.fingerprint ?? null,
+      issuer: event.issuer ?? null,
+      jti: event.jti ?? null,
+      subject: event.subject ?? null,
+      issuedBeforeMs: event.issuedBeforeMs ?? null,
+      actor: event.actor,
+      reason: event.reason ?? null,
+    });
+    event.id = String(lastInsertRowid);
+    return event;
+  };
+
+  const revoke = db.transaction((id: EntryId, request: RevokeRequest) => {
+    const now = Date.now();
+    const key = entryKey(id);
+    const existing = current.get({ key, now });
+    const later = id.scope === "subject" && existing !== undefined && (existing.issued_before_ms ?? 0) < request.issuedBeforeMs!;
+    const expired = request.expiresAtMs !== undefined && request.expiresAtMs <= now;
+    if ((existing !== undefined && !later) || expired) return { changed: false, entry: entryOf(existing), event: undefined };
+    const issuedBeforeMs = id.scope === "subject" ? request.issuedBeforeMs! : null;
+    upsert.run({ key, issuedBeforeMs, expiresAtMs: request.expiresAtMs ?? null });
+    const event = addEvent(id, "revoke", request, issuedBeforeMs ?? undefined);
+    return { changed: true, entry: { issuedBeforeMs: issuedBeforeMs ?? undefined, expiresAtMs: request.expiresAtMs }, event };
+  });
+  const restore = db.transaction((id: EntryId, request: ChangeRequest) => {
+    const key = entryKey(id);
+    const existing = current.get({ key, now: Date.now() });
+    remove.run(key);
+    if (existing === undefined) return { changed: false, entry: undefined, event: undefined };
+    return { changed: true, entry: undefined, event: addEvent(id, "restore", request) };
+  });
+
   const sweeper = setInterval(() => {
     try {
       sweep.run(Date.now());
@@ -63,16 +126,30 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   }, options.sweepIntervalMs ?? 60_000);
   sweeper.unref();
   return {
-    async isRevoked(fingerprint) {
-      return run(() => check.get(fingerprint, Date.now()) !== undefined);
+    async check(keys) {
+      const rows = run(() => check.all({ token: keys.token, jti: keys.jti ?? null, subject: keys.subject ?? null, now: Date.now() }));
+      let token: unknown, jti: unknown, subject: unknown;
+      for (const [key, issuedBeforeMs] of rows) {
+        if (key === keys.token) token = 1;
+        else if (key === keys.jti) jti = 1;
+        else subject = issuedBeforeMs;
+      }
+      return matchOf(token, jti, subject, keys.issuedAtMs);
     },
-    async revoke(fingerprint, expiresAtMs) {
-      const now = Date.now();
-      if (expiresAtMs <= now) return false; // nothing left to revoke
-      return run(() => insert.run(fingerprint, expiresAtMs, now).changes === 1);
+    async revoke(id, request) {
+      return run(() => revoke.immediate(id, request));
     },
-    async restore(fingerprint) {
-      return run(() => remove.run(fingerprint, Date.now()).changes === 1);
+    async restore(id, request) {
+      return run(() => restore.immediate(id, request));
+    },
+    async lookup(id) {
+      return entryOf(run(() => current.get({ key: entryKey(id), now: Date.now() })));
+    },
+    async history(limit, before) {
+      if (before !== undefined && !/^[1-9][0-9]{0,15}$/.test(before)) throw new InvalidCursor("page_token is not one this server handed out");
+      const rows = run(() => page.all(before === undefined ? Number.MAX_SAFE_INTEGER : Number(before), limit + 1));
+      const events = rows.slice(0, limit).map(eventOfRow);
+      return { events, next: rows.length > limit ? events.at(-1)!.id : undefined };
     },
     async ping() {
       run(() => probe.get());
@@ -81,5 +158,72 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       clearInterval(sweeper);
       if (db.open) db.close();
     },
+  };
+}
+
+/** Creates the tables, or brings a file written by an earlier version up to {@link SCHEMA_VERSION} without losing a revocation. */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this server (${SCHEMA_VERSION})`);
+    if (version === SCHEMA_VERSION) return;
+    db.exec(`CREATE TABLE IF NOT EXISTS entries (
+      key TEXT PRIMARY KEY,
+      issued_before_ms INTEGER,
+      expires_at_ms INTEGER
+    ) WITHOUT ROWID`);
+    db.exec("CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at_ms)");
+    db.exec(`CREATE TABLE IF NOT EXISTS audit_events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      at_ms INTEGER NOT NULL,
+      action TEXT NOT NULL,
+      scope TEXT NOT NULL,
+      fingerprint TEXT,
+      issuer TEXT,
+      jti TEXT,
+      subject TEXT,
+      issued_before_ms INTEGER,
+      actor TEXT NOT NULL,
+      reason TEXT
+    )`);
+    // Version 0 kept token revocations only, in `revocations`.
+    const legacy = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'revocations'").get();
+    if (legacy !== undefined) {
+      db.exec(`INSERT INTO entries (key, issued_before_ms, expires_at_ms)
+               SELECT fingerprint, NULL, expires_at_ms FROM revocations WHERE true
+               ON CONFLICT (key) DO NOTHING`);
+      db.exec("DROP TABLE revocations");
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+interface EventRow {
+  id: number;
+  at_ms: number;
+  action: AuditEvent["action"];
+  scope: AuditEvent["scope"];
+  fingerprint: string | null;
+  issuer: string | null;
+  jti: string | null;
+  subject: string | null;
+  issued_before_ms: number | null;
+  actor: AuditEvent["actor"];
+  reason: string | null;
+}
+
+function eventOfRow(row: EventRow): AuditEvent {
+  return {
+    id: String(row.id),
+    atMs: row.at_ms,
+    action: row.action,
+    scope: row.scope,
+    fingerprint: row.fingerprint ?? undefined,
+    issuer: row.issuer ?? undefined,
+    jti: row.jti ?? undefined,
+    subject: row.subject ?? undefined,
+    issuedBeforeMs: row.issued_before_ms ?? undefined,
+    actor: row.actor,
+    reason: row.reason ?? undefined,
   };
 }

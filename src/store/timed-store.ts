@@ -1,7 +1,7 @@
 import type { RevocationStore } from "./revocation-store.js";
 
 /** A store operation, as timings name it. */
-export type StoreOperation = "check" | "revoke" | "restore" | "ping";
+export type StoreOperation = "check" | "revoke" | "restore" | "lookup" | "history" | "ping";
 
 /** Reports each round trip's duration and whether it succeeded. */
 export type RoundTripListener = (operation: StoreOperation, seconds: number, ok: boolean) => void;
@@ -20,9 +20,11 @@ export function timedStore(store: RevocationStore, onRoundTrip: RoundTripListene
     }
   };
   return {
-    isRevoked: (fingerprint) => time("check", () => store.isRevoked(fingerprint)),
-    revoke: (fingerprint, expiresAtMs) => time("revoke", () => store.revoke(fingerprint, expiresAtMs)),
-    restore: (fingerprint) => time("restore", () => store.restore(fingerprint)),
+    check: (keys) => time("check", () => store.check(keys)),
+    revoke: (id, request) => time("revoke", () => store.revoke(id, request)),
+    restore: (id, request) => time("restore", () => store.restore(id, request)),
+    lookup: (id) => time("lookup", () => store.lookup(id)),
+    history: (limit, before) => time("history", () => store.history(limit, before)),
     ping: () => time("ping", () => store.ping()),
     close: () => store.close(),
   };

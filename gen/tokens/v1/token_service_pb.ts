@@ -4,8 +4,8 @@
 
 // tokens.v1 is the JWT revocation ("blacklist") API.
 //
-// Every RPC acts on the caller's bearer token: send it as
-// `Authorization: Bearer <jwt>` (gRPC metadata `authorization`). The token
+// Info, Blacklist and Unblacklist act on the caller's bearer token: send it
+// as `Authorization: Bearer <jwt>` (gRPC metadata `authorization`). The token
 // must verify (allowed algorithm, signature, issuer, unexpired `exp`, and
 // `aud`, `nbf`, required claims and maximum lifetime where configured) before
 // anything else happens; otherwise the call fails with UNAUTHENTICATED. When
@@ -15,18 +15,39 @@
 // Each RPC is also served as a plain REST route from its `google.api.http`
 // annotation. REST bodies use the proto field names (`decoded_token`), and
 // errors are JSON: `{"success": false, "info": "...", "code": "unauthenticated"}`.
+//
+// A token is revoked when any of three scopes matches it, all checked in one
+// store round trip:
+//   - the token itself (by its fingerprint: SHA-256 of `header.payload`);
+//   - its `jti`, scoped by issuer;
+//   - its subject: every token of `sub` (scoped by issuer) issued before a
+//     cutoff. `iat` is compared with the cutoff in milliseconds: a token is
+//     revoked when `iat * 1000 < cutoff`. An integer `iat` stands for the
+//     start of its second, so a token issued in the cutoff's own second is
+//     revoked unless its issuer writes a fractional `iat` (milliseconds)
+//     later than the cutoff. A token without `iat` counts as issued at the
+//     epoch.
+// Entries for jti and subject expire once no token they could match can still
+// be valid: the server's maximum token lifetime (JWT_MAX_LIFETIME_SECONDS)
+// after the cutoff (subject) or the revocation (jti).
+//
+// The operator RPCs (RevokeJti ... History, and Unblacklist) need the
+// `x-admin-key` header (gRPC metadata) to equal the server's ADMIN_KEY;
+// otherwise they fail with PERMISSION_DENIED. Every change is recorded as an
+// AuditEvent that History pages through; raw tokens are never recorded.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file tokens/v1/token_service.proto.
  */
 export const file_tokens_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch10b2tlbnMvdjEvdG9rZW5fc2VydmljZS5wcm90bxIJdG9rZW5zLnYxIg0KC0luZm9SZXF1ZXN0ImwKDEluZm9SZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBXRva2VuGAIgASgJEi4KDWRlY29kZWRfdG9rZW4YAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBGluZm8YBCABKAkiEgoQQmxhY2tsaXN0UmVxdWVzdCJcChFCbGFja2xpc3RSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBXRva2VuGAIgASgJEgwKBGluZm8YAyABKAkSGQoRbmV3bHlfYmxhY2tsaXN0ZWQYBCABKAgiFAoSVW5ibGFja2xpc3RSZXF1ZXN0IlwKE1VuYmxhY2tsaXN0UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBINCgV0b2tlbhgCIAEoCRIMCgRpbmZvGAMgASgJEhcKD3dhc19ibGFja2xpc3RlZBgEIAEoCDKaAgoMVG9rZW5TZXJ2aWNlEkkKBEluZm8SFi50b2tlbnMudjEuSW5mb1JlcXVlc3QaFy50b2tlbnMudjEuSW5mb1Jlc3BvbnNlIhCQAgGC0+STAgcSBS9pbmZvEl0KCUJsYWNrbGlzdBIbLnRva2Vucy52MS5CbGFja2xpc3RSZXF1ZXN0GhwudG9rZW5zLnYxLkJsYWNrbGlzdFJlc3BvbnNlIhWC0+STAg86ASoiCi9ibGFja2xpc3QSYAoLVW5ibGFja2xpc3QSHS50b2tlbnMudjEuVW5ibGFja2xpc3RSZXF1ZXN0Gh4udG9rZW5zLnYxLlVuYmxhY2tsaXN0UmVzcG9uc2UiEoLT5JMCDCoKL2JsYWNrbGlzdGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct]);
+  fileDesc("Ch10b2tlbnMvdjEvdG9rZW5fc2VydmljZS5wcm90bxIJdG9rZW5zLnYxIg0KC0luZm9SZXF1ZXN0ImwKDEluZm9SZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBXRva2VuGAIgASgJEi4KDWRlY29kZWRfdG9rZW4YAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBGluZm8YBCABKAkiMQoQQmxhY2tsaXN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCRIOCgZyZWFzb24YAiABKAkiXAoRQmxhY2tsaXN0UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBINCgV0b2tlbhgCIAEoCRIMCgRpbmZvGAMgASgJEhkKEW5ld2x5X2JsYWNrbGlzdGVkGAQgASgIIjMKElVuYmxhY2tsaXN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCRIOCgZyZWFzb24YAiABKAkijAEKE1VuYmxhY2tsaXN0UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBINCgV0b2tlbhgCIAEoCRIMCgRpbmZvGAMgASgJEhcKD3dhc19ibGFja2xpc3RlZBgEIAEoCBIuCgpyZXZva2VkX2J5GAUgASgOMhoudG9rZW5zLnYxLlJldm9jYXRpb25TY29wZSLZAQoKUmV2b2NhdGlvbhIpCgVzY29wZRgBIAEoDjIaLnRva2Vucy52MS5SZXZvY2F0aW9uU2NvcGUSDgoGaXNzdWVyGAIgASgJEgsKA2p0aRgDIAEoCRIPCgdzdWJqZWN0GAQgASgJEg8KB3Jldm9rZWQYBSABKAgSMQoNaXNzdWVkX2JlZm9yZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPwoQUmV2b2tlSnRpUmVxdWVzdBILCgNqdGkYASABKAkSDgoGaXNzdWVyGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJuChFSZXZva2VKdGlSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEgwKBGluZm8YAiABKAkSDwoHY2hhbmdlZBgDIAEoCBIpCgpyZXZvY2F0aW9uGAQgASgLMhUudG9rZW5zLnYxLlJldm9jYXRpb24iQAoRUmVzdG9yZUp0aVJlcXVlc3QSCwoDanRpGAEgASgJEg4KBmlzc3VlchgCIAEoCRIOCgZyZWFzb24YAyABKAkibwoSUmVzdG9yZUp0aVJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDAoEaW5mbxgCIAEoCRIPCgdjaGFuZ2VkGAMgASgIEikKCnJldm9jYXRpb24YBCABKAsyFS50b2tlbnMudjEuUmV2b2NhdGlvbiI2ChdHZXRKdGlSZXZvY2F0aW9uUmVxdWVzdBILCgNqdGkYASABKAkSDgoGaXNzdWVyGAIgASgJImQKGEdldEp0aVJldm9jYXRpb25SZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEgwKBGluZm8YAiABKAkSKQoKcmV2b2NhdGlvbhgDIAEoCzIVLnRva2Vucy52MS5SZXZvY2F0aW9uInoKFFJldm9rZVN1YmplY3RSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSDgoGaXNzdWVyGAIgASgJEjEKDWlzc3VlZF9iZWZvcmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgEIAEoCSJyChVSZXZva2VTdWJqZWN0UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEg8KB2NoYW5nZWQYAyABKAgSKQoKcmV2b2NhdGlvbhgEIAEoCzIVLnRva2Vucy52MS5SZXZvY2F0aW9uIkgKFVJlc3RvcmVTdWJqZWN0UmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg4KBmlzc3VlchgCIAEoCRIOCgZyZWFzb24YAyABKAkicwoWUmVzdG9yZVN1YmplY3RSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEgwKBGluZm8YAiABKAkSDwoHY2hhbmdlZBgDIAEoCBIpCgpyZXZvY2F0aW9uGAQgASgLMhUudG9rZW5zLnYxLlJldm9jYXRpb24iPgobR2V0U3ViamVjdFJldm9jYXRpb25SZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSDgoGaXNzdWVyGAIgASgJImgKHEdldFN1YmplY3RSZXZvY2F0aW9uUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEikKCnJldm9jYXRpb24YAyABKAsyFS50b2tlbnMudjEuUmV2b2NhdGlvbiIkChNJbnNwZWN0VG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIssBChRJbnNwZWN0VG9rZW5SZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBXZhbGlkGAIgASgIEhAKCHZlcmlmaWVkGAMgASgIEgwKBGluZm8YBCABKAkSEwoLZmluZ2VycHJpbnQYBSABKAkSLgoKcmV2b2tlZF9ieRgGIAEoDjIaLnRva2Vucy52MS5SZXZvY2F0aW9uU2NvcGUSLgoNZGVjb2RlZF90b2tlbhgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiwQIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoGYWN0aW9uGAMgASgOMhYudG9rZW5zLnYxLkF1ZGl0QWN0aW9uEikKBXNjb3BlGAQgASgOMhoudG9rZW5zLnYxLlJldm9jYXRpb25TY29wZRITCgtmaW5nZXJwcmludBgFIAEoCRIOCgZpc3N1ZXIYBiABKAkSCwoDanRpGAcgASgJEg8KB3N1YmplY3QYCCABKAkSMQoNaXNzdWVkX2JlZm9yZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoFYWN0b3IYCiABKA4yFS50b2tlbnMudjEuQXVkaXRBY3RvchIOCgZyZWFzb24YCyABKAkiNwoOSGlzdG9yeVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiYgoPSGlzdG9yeVJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSJQoGZXZlbnRzGAIgAygLMhUudG9rZW5zLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJKocBCg9SZXZvY2F0aW9uU2NvcGUSIAocUkVWT0NBVElPTl9TQ09QRV9VTlNQRUNJRklFRBAAEhoKFlJFVk9DQVRJT05fU0NPUEVfVE9LRU4QARIYChRSRVZPQ0FUSU9OX1NDT1BFX0pUSRACEhwKGFJFVk9DQVRJT05fU0NPUEVfU1VCSkVDVBADKl4KC0F1ZGl0QWN0aW9uEhwKGEFVRElUX0FDVElPTl9VTlNQRUNJRklFRBAAEhcKE0FVRElUX0FDVElPTl9SRVZPS0UQARIYChRBVURJVF9BQ1RJT05fUkVTVE9SRRACKlYKCkF1ZGl0QWN0b3ISGwoXQVVESVRfQUNUT1JfVU5TUEVDSUZJRUQQABIUChBBVURJVF9BQ1RPUl9TRUxGEAESFQoRQVVESVRfQUNUT1JfQURNSU4QAjLNCQoMVG9rZW5TZXJ2aWNlEkkKBEluZm8SFi50b2tlbnMudjEuSW5mb1JlcXVlc3QaFy50b2tlbnMudjEuSW5mb1Jlc3BvbnNlIhCQAgGC0+STAgcSBS9pbmZvEl0KCUJsYWNrbGlzdBIbLnRva2Vucy52MS5CbGFja2xpc3RSZXF1ZXN0GhwudG9rZW5zLnYxLkJsYWNrbGlzdFJlc3BvbnNlIhWC0+STAg86ASoiCi9ibGFja2xpc3QSYwoLVW5ibGFja2xpc3QSHS50b2tlbnMudjEuVW5ibGFja2xpc3RSZXF1ZXN0Gh4udG9rZW5zLnYxLlVuYmxhY2tsaXN0UmVzcG9uc2UiFYLT5JMCDzoBKioKL2JsYWNrbGlzdBJpCglSZXZva2VKdGkSGy50b2tlbnMudjEuUmV2b2tlSnRpUmVxdWVzdBocLnRva2Vucy52MS5SZXZva2VKdGlSZXNwb25zZSIhgtPkkwIbOgEqIhYvanRpcy97anRpfS9yZXZvY2F0aW9uEmkKClJlc3RvcmVKdGkSHC50b2tlbnMudjEuUmVzdG9yZUp0aVJlcXVlc3QaHS50b2tlbnMudjEuUmVzdG9yZUp0aVJlc3BvbnNlIh6C0+STAhgqFi9qdGlzL3tqdGl9L3Jldm9jYXRpb24SfgoQR2V0SnRpUmV2b2NhdGlvbhIiLnRva2Vucy52MS5HZXRKdGlSZXZvY2F0aW9uUmVxdWVzdBojLnRva2Vucy52MS5HZXRKdGlSZXZvY2F0aW9uUmVzcG9uc2UiIZACAYLT5JMCGBIWL2p0aXMve2p0aX0vcmV2b2NhdGlvbhJ9Cg1SZXZva2VTdWJqZWN0Eh8udG9rZW5zLnYxLlJldm9rZVN1YmplY3RSZXF1ZXN0GiAudG9rZW5zLnYxLlJldm9rZVN1YmplY3RSZXNwb25zZSIpgtPkkwIjOgEqIh4vc3ViamVjdHMve3N1YmplY3R9L3Jldm9jYXRpb24SfQoOUmVzdG9yZVN1YmplY3QSIC50b2tlbnMudjEuUmVzdG9yZVN1YmplY3RSZXF1ZXN0GiEudG9rZW5zLnYxLlJlc3RvcmVTdWJqZWN0UmVzcG9uc2UiJoLT5JMCICoeL3N1YmplY3RzL3tzdWJqZWN0fS9yZXZvY2F0aW9uEpIBChRHZXRTdWJqZWN0UmV2b2NhdGlvbhImLnRva2Vucy52MS5HZXRTdWJqZWN0UmV2b2NhdGlvblJlcXVlc3QaJy50b2tlbnMudjEuR2V0U3ViamVjdFJldm9jYXRpb25SZXNwb25zZSIpkAIBgtPkkwIgEh4vc3ViamVjdHMve3N1YmplY3R9L3Jldm9jYXRpb24SbgoMSW5zcGVjdFRva2VuEh4udG9rZW5zLnYxLkluc3BlY3RUb2tlblJlcXVlc3QaHy50b2tlbnMudjEuSW5zcGVjdFRva2VuUmVzcG9uc2UiHZACAYLT5JMCFDoBKiIPL3Rva2Vucy9pbnNwZWN0ElUKB0hpc3RvcnkSGS50b2tlbnMudjEuSGlzdG9yeVJlcXVlc3QaGi50b2tlbnMudjEuSGlzdG9yeVJlc3BvbnNlIhOQAgGC0+STAgoSCC9oaXN0b3J5YgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * InfoRequest is empty: the token is the bearer credential.
@@ -87,11 +108,25 @@ export const InfoResponseSchema: GenMessage<InfoResponse> = /*@__PURE__*/
   messageDesc(file_tokens_v1_token_service, 1);
 
 /**
- * BlacklistRequest is empty: the token to revoke is the bearer credential.
+ * BlacklistRequest names the token to revoke: the bearer credential, or
+ * (operators only) `token`.
  *
  * @generated from message tokens.v1.BlacklistRequest
  */
 export type BlacklistRequest = Message<"tokens.v1.BlacklistRequest"> & {
+  /**
+   * A token to revoke other than the bearer credential; needs `x-admin-key`.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Why, for the audit history (at most 1024 characters).
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
 };
 
 /**
@@ -144,11 +179,25 @@ export const BlacklistResponseSchema: GenMessage<BlacklistResponse> = /*@__PURE_
   messageDesc(file_tokens_v1_token_service, 3);
 
 /**
- * UnblacklistRequest is empty: the token to restore is the bearer credential.
+ * UnblacklistRequest names the token to restore: `token`, or else the bearer
+ * credential.
  *
  * @generated from message tokens.v1.UnblacklistRequest
  */
 export type UnblacklistRequest = Message<"tokens.v1.UnblacklistRequest"> & {
+  /**
+   * The token to restore; when empty, the bearer token is restored.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Why, for the audit history (at most 1024 characters).
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
 };
 
 /**
@@ -191,6 +240,14 @@ export type UnblacklistResponse = Message<"tokens.v1.UnblacklistResponse"> & {
    * @generated from field: bool was_blacklisted = 4;
    */
   wasBlacklisted: boolean;
+
+  /**
+   * A scope that still revokes the token after this call (jti or subject),
+   * or REVOCATION_SCOPE_UNSPECIFIED when the token is valid again.
+   *
+   * @generated from field: tokens.v1.RevocationScope revoked_by = 5;
+   */
+  revokedBy: RevocationScope;
 };
 
 /**
@@ -199,6 +256,859 @@ export type UnblacklistResponse = Message<"tokens.v1.UnblacklistResponse"> & {
  */
 export const UnblacklistResponseSchema: GenMessage<UnblacklistResponse> = /*@__PURE__*/
   messageDesc(file_tokens_v1_token_service, 5);
+
+/**
+ * Revocation is the state of one jti or subject entry.
+ *
+ * @generated from message tokens.v1.Revocation
+ */
+export type Revocation = Message<"tokens.v1.Revocation"> & {
+  /**
+   * REVOCATION_SCOPE_JTI or REVOCATION_SCOPE_SUBJECT.
+   *
+   * @generated from field: tokens.v1.RevocationScope scope = 1;
+   */
+  scope: RevocationScope;
+
+  /**
+   * The issuer the entry is scoped to.
+   *
+   * @generated from field: string issuer = 2;
+   */
+  issuer: string;
+
+  /**
+   * The jti (jti scope).
+   *
+   * @generated from field: string jti = 3;
+   */
+  jti: string;
+
+  /**
+   * The subject (subject scope).
+   *
+   * @generated from field: string subject = 4;
+   */
+  subject: string;
+
+  /**
+   * Whether the entry is in force.
+   *
+   * @generated from field: bool revoked = 5;
+   */
+  revoked: boolean;
+
+  /**
+   * Subject scope: tokens issued before this time are revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp issued_before = 6;
+   */
+  issuedBefore?: Timestamp | undefined;
+
+  /**
+   * When the entry is forgotten because no token it could match can still be
+   * valid; unset while not revoked, or when tokens have no maximum lifetime.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 7;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.Revocation.
+ * Use `create(RevocationSchema)` to create a new message.
+ */
+export const RevocationSchema: GenMessage<Revocation> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 6);
+
+/**
+ * RevokeJtiRequest names a jti to revoke.
+ *
+ * @generated from message tokens.v1.RevokeJtiRequest
+ */
+export type RevokeJtiRequest = Message<"tokens.v1.RevokeJtiRequest"> & {
+  /**
+   * The `jti` claim, as in the token (at most 4096 characters).
+   *
+   * @generated from field: string jti = 1;
+   */
+  jti: string;
+
+  /**
+   * The issuer; empty means the server's JWT_ISSUER.
+   *
+   * @generated from field: string issuer = 2;
+   */
+  issuer: string;
+
+  /**
+   * Why, for the audit history (at most 1024 characters).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tokens.v1.RevokeJtiRequest.
+ * Use `create(RevokeJtiRequestSchema)` to create a new message.
+ */
+export const RevokeJtiRequestSchema: GenMessage<RevokeJtiRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 7);
+
+/**
+ * RevokeJtiResponse is the jti's state after the call.
+ *
+ * @generated from message tokens.v1.RevokeJtiResponse
+ */
+export type RevokeJtiResponse = Message<"tokens.v1.RevokeJtiResponse"> & {
+  /**
+   * Always true on a response; failures are errors with a status code.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * "jti revoked", or "jti was already revoked".
+   *
+   * @generated from field: string info = 2;
+   */
+  info: string;
+
+  /**
+   * True when this call revoked it.
+   *
+   * @generated from field: bool changed = 3;
+   */
+  changed: boolean;
+
+  /**
+   * The entry after the call.
+   *
+   * @generated from field: tokens.v1.Revocation revocation = 4;
+   */
+  revocation?: Revocation | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.RevokeJtiResponse.
+ * Use `create(RevokeJtiResponseSchema)` to create a new message.
+ */
+export const RevokeJtiResponseSchema: GenMessage<RevokeJtiResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 8);
+
+/**
+ * RestoreJtiRequest names a jti to restore.
+ *
+ * @generated from message tokens.v1.RestoreJtiRequest
+ */
+export type RestoreJtiRequest = Message<"tokens.v1.RestoreJtiRequest"> & {
+  /**
+   * The `jti` claim, as in the token.
+   *
+   * @generated from field: string jti = 1;
+   */
+  jti: string;
+
+  /**
+   * The issuer; empty means the server's JWT_ISSUER.
+   *
+   * @generated from field: string issuer = 2;
+   */
+  issuer: string;
+
+  /**
+   * Why, for the audit history.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tokens.v1.RestoreJtiRequest.
+ * Use `create(RestoreJtiRequestSchema)` to create a new message.
+ */
+export const RestoreJtiRequestSchema: GenMessage<RestoreJtiRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 9);
+
+/**
+ * RestoreJtiResponse is the jti's state after the call.
+ *
+ * @generated from message tokens.v1.RestoreJtiResponse
+ */
+export type RestoreJtiResponse = Message<"tokens.v1.RestoreJtiResponse"> & {
+  /**
+   * Always true on a response.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * "jti restored", or "jti was not revoked".
+   *
+   * @generated from field: string info = 2;
+   */
+  info: string;
+
+  /**
+   * True when this call lifted a revocation.
+   *
+   * @generated from field: bool changed = 3;
+   */
+  changed: boolean;
+
+  /**
+   * The entry after the call.
+   *
+   * @generated from field: tokens.v1.Revocation revocation = 4;
+   */
+  revocation?: Revocation | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.RestoreJtiResponse.
+ * Use `create(RestoreJtiResponseSchema)` to create a new message.
+ */
+export const RestoreJtiResponseSchema: GenMessage<RestoreJtiResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 10);
+
+/**
+ * GetJtiRevocationRequest names a jti to look up.
+ *
+ * @generated from message tokens.v1.GetJtiRevocationRequest
+ */
+export type GetJtiRevocationRequest = Message<"tokens.v1.GetJtiRevocationRequest"> & {
+  /**
+   * The `jti` claim, as in the token.
+   *
+   * @generated from field: string jti = 1;
+   */
+  jti: string;
+
+  /**
+   * The issuer; empty means the server's JWT_ISSUER.
+   *
+   * @generated from field: string issuer = 2;
+   */
+  issuer: string;
+};
+
+/**
+ * Describes the message tokens.v1.GetJtiRevocationRequest.
+ * Use `create(GetJtiRevocationRequestSchema)` to create a new message.
+ */
+export const GetJtiRevocationRequestSchema: GenMessage<GetJtiRevocationRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 11);
+
+/**
+ * GetJtiRevocationResponse is the jti's state.
+ *
+ * @generated from message tokens.v1.GetJtiRevocationResponse
+ */
+export type GetJtiRevocationResponse = Message<"tokens.v1.GetJtiRevocationResponse"> & {
+  /**
+   * Always true on a response.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * "jti revoked", or "jti is not revoked".
+   *
+   * @generated from field: string info = 2;
+   */
+  info: string;
+
+  /**
+   * The entry.
+   *
+   * @generated from field: tokens.v1.Revocation revocation = 3;
+   */
+  revocation?: Revocation | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.GetJtiRevocationResponse.
+ * Use `create(GetJtiRevocationResponseSchema)` to create a new message.
+ */
+export const GetJtiRevocationResponseSchema: GenMessage<GetJtiRevocationResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 12);
+
+/**
+ * RevokeSubjectRequest names a subject and a cutoff.
+ *
+ * @generated from message tokens.v1.RevokeSubjectRequest
+ */
+export type RevokeSubjectRequest = Message<"tokens.v1.RevokeSubjectRequest"> & {
+  /**
+   * The `sub` claim, as in the token (at most 4096 characters).
+   *
+   * @generated from field: string subject = 1;
+   */
+  subject: string;
+
+  /**
+   * The issuer; empty means the server's JWT_ISSUER.
+   *
+   * @generated from field: string issuer = 2;
+   */
+  issuer: string;
+
+  /**
+   * Tokens issued before this time are revoked; unset means now. It may not
+   * be in the future.
+   *
+   * @generated from field: google.protobuf.Timestamp issued_before = 3;
+   */
+  issuedBefore?: Timestamp | undefined;
+
+  /**
+   * Why, for the audit history (at most 1024 characters).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tokens.v1.RevokeSubjectRequest.
+ * Use `create(RevokeSubjectRequestSchema)` to create a new message.
+ */
+export const RevokeSubjectRequestSchema: GenMessage<RevokeSubjectRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 13);
+
+/**
+ * RevokeSubjectResponse is the subject's state after the call.
+ *
+ * @generated from message tokens.v1.RevokeSubjectResponse
+ */
+export type RevokeSubjectResponse = Message<"tokens.v1.RevokeSubjectResponse"> & {
+  /**
+   * Always true on a response.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * "Subject revoked at ...", or why nothing changed.
+   *
+   * @generated from field: string info = 2;
+   */
+  info: string;
+
+  /**
+   * True when this call set or moved the cutoff.
+   *
+   * @generated from field: bool changed = 3;
+   */
+  changed: boolean;
+
+  /**
+   * The entry after the call.
+   *
+   * @generated from field: tokens.v1.Revocation revocation = 4;
+   */
+  revocation?: Revocation | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.RevokeSubjectResponse.
+ * Use `create(RevokeSubjectResponseSchema)` to create a new message.
+ */
+export const RevokeSubjectResponseSchema: GenMessage<RevokeSubjectResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 14);
+
+/**
+ * RestoreSubjectRequest names a subject whose cutoff to lift.
+ *
+ * @generated from message tokens.v1.RestoreSubjectRequest
+ */
+export type RestoreSubjectRequest = Message<"tokens.v1.RestoreSubjectRequest"> & {
+  /**
+   * The `sub` claim, as in the token.
+   *
+   * @generated from field: string subject = 1;
+   */
+  subject: string;
+
+  /**
+   * The issuer; empty means the server's JWT_ISSUER.
+   *
+   * @generated from field: string issuer = 2;
+   */
+  issuer: string;
+
+  /**
+   * Why, for the audit history.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tokens.v1.RestoreSubjectRequest.
+ * Use `create(RestoreSubjectRequestSchema)` to create a new message.
+ */
+export const RestoreSubjectRequestSchema: GenMessage<RestoreSubjectRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 15);
+
+/**
+ * RestoreSubjectResponse is the subject's state after the call.
+ *
+ * @generated from message tokens.v1.RestoreSubjectResponse
+ */
+export type RestoreSubjectResponse = Message<"tokens.v1.RestoreSubjectResponse"> & {
+  /**
+   * Always true on a response.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * "Subject restored", or "Subject was not revoked".
+   *
+   * @generated from field: string info = 2;
+   */
+  info: string;
+
+  /**
+   * True when this call lifted a cutoff.
+   *
+   * @generated from field: bool changed = 3;
+   */
+  changed: boolean;
+
+  /**
+   * The entry after the call.
+   *
+   * @generated from field: tokens.v1.Revocation revocation = 4;
+   */
+  revocation?: Revocation | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.RestoreSubjectResponse.
+ * Use `create(RestoreSubjectResponseSchema)` to create a new message.
+ */
+export const RestoreSubjectResponseSchema: GenMessage<RestoreSubjectResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 16);
+
+/**
+ * GetSubjectRevocationRequest names a subject to look up.
+ *
+ * @generated from message tokens.v1.GetSubjectRevocationRequest
+ */
+export type GetSubjectRevocationRequest = Message<"tokens.v1.GetSubjectRevocationRequest"> & {
+  /**
+   * The `sub` claim, as in the token.
+   *
+   * @generated from field: string subject = 1;
+   */
+  subject: string;
+
+  /**
+   * The issuer; empty means the server's JWT_ISSUER.
+   *
+   * @generated from field: string issuer = 2;
+   */
+  issuer: string;
+};
+
+/**
+ * Describes the message tokens.v1.GetSubjectRevocationRequest.
+ * Use `create(GetSubjectRevocationRequestSchema)` to create a new message.
+ */
+export const GetSubjectRevocationRequestSchema: GenMessage<GetSubjectRevocationRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 17);
+
+/**
+ * GetSubjectRevocationResponse is the subject's state.
+ *
+ * @generated from message tokens.v1.GetSubjectRevocationResponse
+ */
+export type GetSubjectRevocationResponse = Message<"tokens.v1.GetSubjectRevocationResponse"> & {
+  /**
+   * Always true on a response.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * "Subject revoked at ...", or "Subject is not revoked".
+   *
+   * @generated from field: string info = 2;
+   */
+  info: string;
+
+  /**
+   * The entry.
+   *
+   * @generated from field: tokens.v1.Revocation revocation = 3;
+   */
+  revocation?: Revocation | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.GetSubjectRevocationResponse.
+ * Use `create(GetSubjectRevocationResponseSchema)` to create a new message.
+ */
+export const GetSubjectRevocationResponseSchema: GenMessage<GetSubjectRevocationResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 18);
+
+/**
+ * InspectTokenRequest carries the token to inspect.
+ *
+ * @generated from message tokens.v1.InspectTokenRequest
+ */
+export type InspectTokenRequest = Message<"tokens.v1.InspectTokenRequest"> & {
+  /**
+   * The token (a JWT).
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message tokens.v1.InspectTokenRequest.
+ * Use `create(InspectTokenRequestSchema)` to create a new message.
+ */
+export const InspectTokenRequestSchema: GenMessage<InspectTokenRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 19);
+
+/**
+ * InspectTokenResponse is what Info would say about the token, as data.
+ *
+ * @generated from message tokens.v1.InspectTokenResponse
+ */
+export type InspectTokenResponse = Message<"tokens.v1.InspectTokenResponse"> & {
+  /**
+   * Always true on a response.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * True when the token verifies and is not revoked.
+   *
+   * @generated from field: bool valid = 2;
+   */
+  valid: boolean;
+
+  /**
+   * True when the token verifies (signature, issuer, expiry...).
+   *
+   * @generated from field: bool verified = 3;
+   */
+  verified: boolean;
+
+  /**
+   * "Token is valid", why it does not verify, or which scope revoked it.
+   *
+   * @generated from field: string info = 4;
+   */
+  info: string;
+
+  /**
+   * The token's fingerprint, as logs and the history show it.
+   *
+   * @generated from field: string fingerprint = 5;
+   */
+  fingerprint: string;
+
+  /**
+   * The scope that revokes it, or REVOCATION_SCOPE_UNSPECIFIED.
+   *
+   * @generated from field: tokens.v1.RevocationScope revoked_by = 6;
+   */
+  revokedBy: RevocationScope;
+
+  /**
+   * The verified claims (unset when the token does not verify).
+   *
+   * @generated from field: google.protobuf.Struct decoded_token = 7;
+   */
+  decodedToken?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.InspectTokenResponse.
+ * Use `create(InspectTokenResponseSchema)` to create a new message.
+ */
+export const InspectTokenResponseSchema: GenMessage<InspectTokenResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 20);
+
+/**
+ * AuditEvent is one change to the revocations.
+ *
+ * @generated from message tokens.v1.AuditEvent
+ */
+export type AuditEvent = Message<"tokens.v1.AuditEvent"> & {
+  /**
+   * Opaque, unique, ordered: a later change has a later position in History.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When the change was made.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Revoke or restore.
+   *
+   * @generated from field: tokens.v1.AuditAction action = 3;
+   */
+  action: AuditAction;
+
+  /**
+   * Which kind of entry changed.
+   *
+   * @generated from field: tokens.v1.RevocationScope scope = 4;
+   */
+  scope: RevocationScope;
+
+  /**
+   * Token scope: the token's fingerprint (never the token).
+   *
+   * @generated from field: string fingerprint = 5;
+   */
+  fingerprint: string;
+
+  /**
+   * Jti and subject scopes: the issuer.
+   *
+   * @generated from field: string issuer = 6;
+   */
+  issuer: string;
+
+  /**
+   * Jti scope: the jti; token scope: the token's jti, for context.
+   *
+   * @generated from field: string jti = 7;
+   */
+  jti: string;
+
+  /**
+   * Subject scope: the subject; token scope: the token's sub, for context.
+   *
+   * @generated from field: string subject = 8;
+   */
+  subject: string;
+
+  /**
+   * Subject revocations: the cutoff set.
+   *
+   * @generated from field: google.protobuf.Timestamp issued_before = 9;
+   */
+  issuedBefore?: Timestamp | undefined;
+
+  /**
+   * Who made the change.
+   *
+   * @generated from field: tokens.v1.AuditActor actor = 10;
+   */
+  actor: AuditActor;
+
+  /**
+   * The reason given, if any.
+   *
+   * @generated from field: string reason = 11;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tokens.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 21);
+
+/**
+ * HistoryRequest asks for one page of audit events.
+ *
+ * @generated from message tokens.v1.HistoryRequest
+ */
+export type HistoryRequest = Message<"tokens.v1.HistoryRequest"> & {
+  /**
+   * Events per page, 1 to 1000; 0 means 50.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page; empty for the newest events.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message tokens.v1.HistoryRequest.
+ * Use `create(HistoryRequestSchema)` to create a new message.
+ */
+export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 22);
+
+/**
+ * HistoryResponse is one page of audit events, newest first.
+ *
+ * @generated from message tokens.v1.HistoryResponse
+ */
+export type HistoryResponse = Message<"tokens.v1.HistoryResponse"> & {
+  /**
+   * Always true on a response.
+   *
+   * @generated from field: bool success = 1;
+   */
+  success: boolean;
+
+  /**
+   * The events, newest first.
+   *
+   * @generated from field: repeated tokens.v1.AuditEvent events = 2;
+   */
+  events: AuditEvent[];
+
+  /**
+   * Pass as `page_token` for the next (older) page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 3;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message tokens.v1.HistoryResponse.
+ * Use `create(HistoryResponseSchema)` to create a new message.
+ */
+export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 23);
+
+/**
+ * RevocationScope is what a revocation entry matches.
+ *
+ * @generated from enum tokens.v1.RevocationScope
+ */
+export enum RevocationScope {
+  /**
+   * No scope: the token is not revoked.
+   *
+   * @generated from enum value: REVOCATION_SCOPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One token, by its fingerprint.
+   *
+   * @generated from enum value: REVOCATION_SCOPE_TOKEN = 1;
+   */
+  TOKEN = 1,
+
+  /**
+   * Every token with this issuer and `jti`.
+   *
+   * @generated from enum value: REVOCATION_SCOPE_JTI = 2;
+   */
+  JTI = 2,
+
+  /**
+   * Every token with this issuer and `sub` issued before a cutoff.
+   *
+   * @generated from enum value: REVOCATION_SCOPE_SUBJECT = 3;
+   */
+  SUBJECT = 3,
+}
+
+/**
+ * Describes the enum tokens.v1.RevocationScope.
+ */
+export const RevocationScopeSchema: GenEnum<RevocationScope> = /*@__PURE__*/
+  enumDesc(file_tokens_v1_token_service, 0);
+
+/**
+ * AuditAction is what a change did.
+ *
+ * @generated from enum tokens.v1.AuditAction
+ */
+export enum AuditAction {
+  /**
+   * Never recorded.
+   *
+   * @generated from enum value: AUDIT_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A revocation was added, or a subject cutoff moved later.
+   *
+   * @generated from enum value: AUDIT_ACTION_REVOKE = 1;
+   */
+  REVOKE = 1,
+
+  /**
+   * A revocation was lifted.
+   *
+   * @generated from enum value: AUDIT_ACTION_RESTORE = 2;
+   */
+  RESTORE = 2,
+}
+
+/**
+ * Describes the enum tokens.v1.AuditAction.
+ */
+export const AuditActionSchema: GenEnum<AuditAction> = /*@__PURE__*/
+  enumDesc(file_tokens_v1_token_service, 1);
+
+/**
+ * AuditActor is who made a change.
+ *
+ * @generated from enum tokens.v1.AuditActor
+ */
+export enum AuditActor {
+  /**
+   * Never recorded.
+   *
+   * @generated from enum value: AUDIT_ACTOR_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The token's holder, revoking their own bearer token.
+   *
+   * @generated from enum value: AUDIT_ACTOR_SELF = 1;
+   */
+  SELF = 1,
+
+  /**
+   * An operator (with the admin key).
+   *
+   * @generated from enum value: AUDIT_ACTOR_ADMIN = 2;
+   */
+  ADMIN = 2,
+}
+
+/**
+ * Describes the enum tokens.v1.AuditActor.
+ */
+export const AuditActorSchema: GenEnum<AuditActor> = /*@__PURE__*/
+  enumDesc(file_tokens_v1_token_service, 2);
 
 /**
  * TokenService answers "is this token valid and not revoked?" and lets a token
@@ -210,7 +1120,8 @@ export const TokenService: GenService<{
   /**
    * Info checks the bearer token. It succeeds only when the token verifies and
    * is not revoked, and returns its claims. A revoked token fails with
-   * UNAUTHENTICATED and the message "Token is blacklisted".
+   * UNAUTHENTICATED and a message that names the scope that matched: "Token is
+   * blacklisted", "jti revoked", or "Subject revoked at <RFC 3339 time>".
    *
    * @generated from rpc tokens.v1.TokenService.Info
    */
@@ -223,6 +1134,9 @@ export const TokenService: GenService<{
    * Blacklist revokes the bearer token until it expires (logout). Any holder
    * of a valid token may revoke it. Revoking a token that is already revoked
    * succeeds and says so; a revoked token can still be presented here.
+   * An operator revokes a token that is not their credential by sending it in
+   * the `token` field with the `x-admin-key` header; without the key, a
+   * `token` field is refused with PERMISSION_DENIED.
    *
    * @generated from rpc tokens.v1.TokenService.Blacklist
    */
@@ -232,10 +1146,12 @@ export const TokenService: GenService<{
     output: typeof BlacklistResponseSchema;
   },
   /**
-   * Unblacklist restores a revoked bearer token. It is an operator action:
-   * the `x-admin-key` header (gRPC metadata) must equal the server's
-   * ADMIN_KEY, otherwise PERMISSION_DENIED. Restoring a token that is not
-   * revoked succeeds and says so.
+   * Unblacklist restores a revoked token: the `token` field, or else the
+   * bearer token. It is an operator action: the `x-admin-key` header (gRPC
+   * metadata) must equal the server's ADMIN_KEY, otherwise PERMISSION_DENIED.
+   * Restoring a token that is not revoked succeeds and says so. It lifts the
+   * token scope only: `revoked_by` says when a jti or subject revocation
+   * still applies.
    *
    * @generated from rpc tokens.v1.TokenService.Unblacklist
    */
@@ -243,6 +1159,93 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof UnblacklistRequestSchema;
     output: typeof UnblacklistResponseSchema;
+  },
+  /**
+   * RevokeJti revokes every token whose `jti` (and issuer) match, whether or
+   * not the operator holds the token. Operator only.
+   *
+   * @generated from rpc tokens.v1.TokenService.RevokeJti
+   */
+  revokeJti: {
+    methodKind: "unary";
+    input: typeof RevokeJtiRequestSchema;
+    output: typeof RevokeJtiResponseSchema;
+  },
+  /**
+   * RestoreJti lifts a jti revocation. Operator only.
+   *
+   * @generated from rpc tokens.v1.TokenService.RestoreJti
+   */
+  restoreJti: {
+    methodKind: "unary";
+    input: typeof RestoreJtiRequestSchema;
+    output: typeof RestoreJtiResponseSchema;
+  },
+  /**
+   * GetJtiRevocation says whether a jti is revoked. Operator only.
+   *
+   * @generated from rpc tokens.v1.TokenService.GetJtiRevocation
+   */
+  getJtiRevocation: {
+    methodKind: "unary";
+    input: typeof GetJtiRevocationRequestSchema;
+    output: typeof GetJtiRevocationResponseSchema;
+  },
+  /**
+   * RevokeSubject revokes every token of a subject issued before a cutoff
+   * (default: now), "log out everywhere". A later cutoff replaces an earlier
+   * one; an earlier one changes nothing. Operator only.
+   *
+   * @generated from rpc tokens.v1.TokenService.RevokeSubject
+   */
+  revokeSubject: {
+    methodKind: "unary";
+    input: typeof RevokeSubjectRequestSchema;
+    output: typeof RevokeSubjectResponseSchema;
+  },
+  /**
+   * RestoreSubject lifts a subject revocation. Operator only.
+   *
+   * @generated from rpc tokens.v1.TokenService.RestoreSubject
+   */
+  restoreSubject: {
+    methodKind: "unary";
+    input: typeof RestoreSubjectRequestSchema;
+    output: typeof RestoreSubjectResponseSchema;
+  },
+  /**
+   * GetSubjectRevocation says whether a subject has a cutoff in force.
+   * Operator only.
+   *
+   * @generated from rpc tokens.v1.TokenService.GetSubjectRevocation
+   */
+  getSubjectRevocation: {
+    methodKind: "unary";
+    input: typeof GetSubjectRevocationRequestSchema;
+    output: typeof GetSubjectRevocationResponseSchema;
+  },
+  /**
+   * InspectToken verifies a token the operator holds (not their credential)
+   * and says whether it is valid and, if revoked, by which scope. A token that
+   * does not verify is an answer (`verified: false`), not an error. Operator
+   * only.
+   *
+   * @generated from rpc tokens.v1.TokenService.InspectToken
+   */
+  inspectToken: {
+    methodKind: "unary";
+    input: typeof InspectTokenRequestSchema;
+    output: typeof InspectTokenResponseSchema;
+  },
+  /**
+   * History pages through the audit events, newest first. Operator only.
+   *
+   * @generated from rpc tokens.v1.TokenService.History
+   */
+  history: {
+    methodKind: "unary";
+    input: typeof HistoryRequestSchema;
+    output: typeof HistoryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tokens_v1_token_service, 0);

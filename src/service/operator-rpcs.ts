@@ -1,0 +1,147 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Entry, EntryId } from "../store/revocation-store.js";
+import { InvalidCursor } from "../store/revocation-store.js";
+import { observed } from "./call.js";
+import { auditEventView, instant, revocationView } from "./revocation-view.js";
+import { MAX_NAME_CHARS, MAX_REASON_CHARS, type RpcSupport } from "./rpc-support.js";
+import type { TokenServiceHandlers } from "./token-service.js";
+
+/** History page size when the request leaves it at 0, and the largest allowed. */
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 1000;
+
+type OperatorRpcs = Pick<
+  TokenServiceHandlers,
+  "revokeJti" | "restoreJti" | "getJtiRevocation" | "revokeSubject" | "restoreSubject" | "getSubjectRevocation" | "history"
+>;
+
+/**
+ * The operator RPCs: revoke, restore and look up a jti or a subject, and page
+ * through the history. Every one needs the admin key, checked before its
+ * arguments, so a caller without it learns nothing.
+ */
+export function operatorRpcs(support: RpcSupport): OperatorRpcs {
+  const { deps, observer, storeCall } = support;
+  const { store } = deps;
+  const toleranceMs = deps.clockToleranceSeconds * 1000;
+  const lifetimeMs = deps.maxLifetimeSeconds === undefined ? undefined : deps.maxLifetimeSeconds * 1000;
+
+  const name = (value: string, field: string) => support.text(value, field, { required: true, maxChars: MAX_NAME_CHARS });
+  const issuerOf = (issuer: string) =>
+    support.text(issuer, "issuer", { required: false, maxChars: MAX_NAME_CHARS }) || deps.issuer;
+  const reasonOf = (reason: string) => support.text(reason, "reason", { required: false, maxChars: MAX_REASON_CHARS });
+  const jtiId = (request: { jti: string; issuer: string }) =>
+    ({ scope: "jti", issuer: issuerOf(request.issuer), jti: name(request.jti, "jti") }) as const;
+  const subjectId = (request: { subject: string; issuer: string }) =>
+    ({ scope: "subject", issuer: issuerOf(request.issuer), subject: name(request.subject, "subject") }) as const;
+  const lookup = (id: EntryId) => storeCall("lookup", undefined, () => store.lookup(id));
+  const operator = <Req, R>(rpc: string, run: (request: Req) => Promise<R>) =>
+    observed(observer, rpc, (request: Req, ctx) => {
+      support.requireAdmin(ctx, rpc);
+      return run(request);
+    });
+  const subjectInfo = (entry: Entry | undefined) =>
+    entry?.issuedBeforeMs === undefined ? "Subject is not revoked" : `Subject revoked at ${instant(entry.issuedBeforeMs)}`;
+
+  return {
+    revokeJti: operator("RevokeJti", async (request) => {
+      const id = jtiId(request);
+      const reason = reasonOf(request.reason);
+      // A token with this jti was issued by now (iat, give or take the clock
+      // tolerance), so it expires within the maximum lifetime from now.
+      const expiresAtMs = lifetimeMs === undefined ? undefined : Date.now() + lifetimeMs + 2 * toleranceMs;
+      const result = await storeCall("revoke", undefined, () => store.revoke(id, { actor: "admin", reason, expiresAtMs }));
+      if (result.event !== undefined) observer?.changed(result.event);
+      return {
+        success: true,
+        info: result.changed ? "jti revoked" : "jti was already revoked",
+        changed: result.changed,
+        revocation: revocationView(id, result.entry),
+      };
+    }),
+
+    restoreJti: operator("RestoreJti", async (request) => {
+      const id = jtiId(request);
+      const reason = reasonOf(request.reason);
+      const result = await storeCall("restore", undefined, () => store.restore(id, { actor: "admin", reason }));
+      if (result.event !== undefined) observer?.changed(result.event);
+      return {
+        success: true,
+        info: result.changed ? "jti restored" : "jti was not revoked",
+        changed: result.changed,
+        revocation: revocationView(id, result.entry),
+      };
+    }),
+
+    getJtiRevocation: operator("GetJtiRevocation", async (request) => {
+      const id = jtiId(request);
+      const entry = await lookup(id);
+      return { success: true, info: entry === undefined ? "jti is not revoked" : "jti revoked", revocation: revocationView(id, entry) };
+    }),
+
+    revokeSubject: operator("RevokeSubject", async (request) => {
+      const id = subjectId(request);
+      const reason = reasonOf(request.reason);
+      const now = Date.now();
+      const cutoffMs = request.issuedBefore === undefined ? now : cutoffOf(request.issuedBefore, now, toleranceMs);
+      // Tokens issued before the cutoff are all expired once the maximum
+      // lifetime (and the clock tolerance) has passed after it.
+      const expiresAtMs = lifetimeMs === undefined ? undefined : cutoffMs + lifetimeMs + toleranceMs;
+      const result = await storeCall("revoke", undefined, () =>
+        store.revoke(id, { actor: "admin", reason, issuedBeforeMs: cutoffMs, expiresAtMs }),
+      );
+      if (result.event !== undefined) observer?.changed(result.event);
+      let info = subjectInfo(result.entry);
+      if (!result.changed) {
+        info =
+          result.entry !== undefined
+            ? `${info}: a cutoff at or after ${instant(cutoffMs)} is already in force`
+            : `No token issued before ${instant(cutoffMs)} can still be valid: nothing to revoke`;
+      }
+      return { success: true, info, changed: result.changed, revocation: revocationView(id, result.entry) };
+    }),
+
+    restoreSubject: operator("RestoreSubject", async (request) => {
+      const id = subjectId(request);
+      const reason = reasonOf(request.reason);
+      const result = await storeCall("restore", undefined, () => store.restore(id, { actor: "admin", reason }));
+      if (result.event !== undefined) observer?.changed(result.event);
+      return {
+        success: true,
+        info: result.changed ? "Subject restored" : "Subject was not revoked",
+        changed: result.changed,
+        revocation: revocationView(id, result.entry),
+      };
+    }),
+
+    getSubjectRevocation: operator("GetSubjectRevocation", async (request) => {
+      const id = subjectId(request);
+      const entry = await lookup(id);
+      return { success: true, info: subjectInfo(entry), revocation: revocationView(id, entry) };
+    }),
+
+    history: operator("History", async (request) => {
+      const size = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
+      if (size < 1 || size > MAX_PAGE_SIZE) {
+        throw new ConnectError(`page_size must be from 1 to ${MAX_PAGE_SIZE} (0 means ${DEFAULT_PAGE_SIZE})`, Code.InvalidArgument);
+      }
+      const before = request.pageToken === "" ? undefined : request.pageToken;
+      const page = await storeCall("history", undefined, () => store.history(size, before)).catch((err: unknown) => {
+        if (err instanceof InvalidCursor) throw new ConnectError(err.message, Code.InvalidArgument);
+        throw err;
+      });
+      return { success: true, events: page.events.map(auditEventView), nextPageToken: page.next ?? "" };
+    }),
+  };
+}
+
+/** A requested cutoff in ms; a little ahead of our clock (skew) means now, further ahead is refused. */
+function cutoffOf(timestamp: Timestamp, now: number, toleranceMs: number): number {
+  const ms = timestampMs(timestamp);
+  if (!Number.isFinite(ms) || ms < 0) throw new ConnectError("issued_before must be a time after 1970", Code.InvalidArgument);
+  if (ms > now + toleranceMs) {
+    throw new ConnectError("issued_before is in the future; a cutoff may be at most now", Code.InvalidArgument);
+  }
+  return Math.min(ms, now);
+}

@@ -1,0 +1,68 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  AuditAction,
+  AuditActor,
+  RevocationScope,
+  type AuditEventSchema,
+  type RevocationSchema,
+} from "../../gen/tokens/v1/token_service_pb.js";
+import type { AuditEvent, Entry, EntryId, Match, Scope } from "../store/revocation-store.js";
+
+/** The proto enum for a store scope. */
+export const SCOPE: Record<Scope, RevocationScope> = {
+  token: RevocationScope.TOKEN,
+  jti: RevocationScope.JTI,
+  subject: RevocationScope.SUBJECT,
+};
+
+/** A cutoff as people read it: RFC 3339 with milliseconds, UTC. */
+export const instant = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * What a caller is told about a revoked token: which scope matched. "Token is
+ * blacklisted" is the original service's message for the token scope.
+ */
+export function describeMatch(match: Match): string {
+  switch (match.scope) {
+    case "token":
+      return "Token is blacklisted";
+    case "jti":
+      return "jti revoked";
+    case "subject":
+      return `Subject revoked at ${instant(match.issuedBeforeMs)}`;
+  }
+}
+
+/** A jti or subject entry as the API shows it. */
+export function revocationView(
+  id: Exclude<EntryId, { scope: "token" }>,
+  entry: Entry | undefined,
+): MessageInitShape<typeof RevocationSchema> {
+  return {
+    scope: SCOPE[id.scope],
+    issuer: id.issuer,
+    jti: id.scope === "jti" ? id.jti : "",
+    subject: id.scope === "subject" ? id.subject : "",
+    revoked: entry !== undefined,
+    issuedBefore: entry?.issuedBeforeMs === undefined ? undefined : timestampFromMs(entry.issuedBeforeMs),
+    expiresAt: entry?.expiresAtMs === undefined ? undefined : timestampFromMs(entry.expiresAtMs),
+  };
+}
+
+/** An audit event as History shows it. */
+export function auditEventView(event: AuditEvent): MessageInitShape<typeof AuditEventSchema> {
+  return {
+    id: event.id,
+    time: timestampFromMs(event.atMs),
+    action: event.action === "revoke" ? AuditAction.REVOKE : AuditAction.RESTORE,
+    scope: SCOPE[event.scope],
+    fingerprint: event.fingerprint ?? "",
+    issuer: event.issuer ?? "",
+    jti: event.jti ?? "",
+    subject: event.subject ?? "",
+    issuedBefore: event.issuedBeforeMs === undefined ? undefined : timestampFromMs(event.issuedBeforeMs),
+    actor: event.actor === "self" ? AuditActor.SELF : AuditActor.ADMIN,
+    reason: event.reason ?? "",
+  };
+}

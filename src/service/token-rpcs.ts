@@ -1,0 +1,119 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { RevocationScope } from "../../gen/tokens/v1/token_service_pb.js";
+import { fingerprint } from "../jwt/fingerprint.js";
+import { KeysUnavailable } from "../jwt/key-source.js";
+import { TokenRejected } from "../jwt/token-rejected.js";
+import type { VerifiedToken } from "../jwt/verifier.js";
+import { StoreUnavailable, type Actor, type Match } from "../store/revocation-store.js";
+import { observed, storeUnavailable } from "./call.js";
+import { describeMatch, SCOPE } from "./revocation-view.js";
+import { MAX_REASON_CHARS, type RpcSupport } from "./rpc-support.js";
+import type { TokenServiceHandlers } from "./token-service.js";
+
+/** The RPCs about one token: Info (the hot path), Blacklist, Unblacklist and InspectToken. */
+export function tokenRpcs(
+  support: RpcSupport,
+): Pick<TokenServiceHandlers, "info" | "blacklist" | "unblacklist" | "inspectToken"> {
+  const { deps, observer, storeCall } = support;
+  const { store } = deps;
+
+  /** The token named by the request's `token` field (an operator action), else the bearer token (its holder). */
+  const target = async (token: string, ctx: Parameters<typeof support.authenticate>[0], trace: { fingerprint: string | undefined }, action: string) => {
+    if (token === "") return { verified: await support.authenticate(ctx, trace), actor: "self" as Actor };
+    support.requireAdmin(ctx, action);
+    return { verified: await support.verifyArgument(token, trace), actor: "admin" as Actor };
+  };
+  const revocationOf = (verified: VerifiedToken): Promise<Match | undefined> =>
+    storeCall("check", verified.fingerprint, () => store.check(support.keysOf(verified)));
+  const reasonOf = (reason: string) => support.text(reason, "reason", { required: false, maxChars: MAX_REASON_CHARS });
+
+  return {
+    info: observed(observer, "Info", async (_request, ctx, trace) => {
+      const verified = await support.authenticate(ctx, trace);
+      const fp = verified.fingerprint;
+      let info = "Token is valid";
+      let match: Match | undefined;
+      try {
+        match = await store.check(support.keysOf(verified));
+      } catch (err) {
+        if (!(err instanceof StoreUnavailable)) throw err;
+        observer?.storeError("check", fp, err);
+        if (!deps.failOpen) throw storeUnavailable();
+        observer?.failedOpen(fp);
+        info = "Token is valid; revocation NOT checked: the store is unavailable and FAIL_OPEN=true";
+      }
+      if (match !== undefined) throw new ConnectError(describeMatch(match), Code.Unauthenticated);
+      return { success: true, token: verified.token, decodedToken: verified.claims as JsonObject, info };
+    }),
+
+    blacklist: observed(observer, "Blacklist", async (request, ctx, trace) => {
+      const reason = reasonOf(request.reason);
+      const { verified, actor } = await target(request.token, ctx, trace, "Revoking a token other than your bearer token");
+      const fp = verified.fingerprint;
+      const result = await storeCall("revoke", fp, () =>
+        store.revoke(
+          { scope: "token", fingerprint: fp },
+          {
+            actor,
+            reason,
+            expiresAtMs: verified.revocationExpiresAtMs,
+            context: { jti: verified.jti, subject: verified.subject },
+          },
+        ),
+      );
+      if (result.event !== undefined) observer?.changed(result.event);
+      return {
+        success: true,
+        token: verified.token,
+        info: result.changed ? "Token blacklisted" : "Token was already blacklisted",
+        newlyBlacklisted: result.changed,
+      };
+    }),
+
+    unblacklist: observed(observer, "Unblacklist", async (request, ctx, trace) => {
+      support.requireAdmin(ctx, "Unblacklist");
+      const reason = reasonOf(request.reason);
+      const { verified } = await target(request.token, ctx, trace, "Unblacklist");
+      const fp = verified.fingerprint;
+      const result = await storeCall("restore", fp, () =>
+        store.restore({ scope: "token", fingerprint: fp }, { actor: "admin", reason }),
+      );
+      if (result.event !== undefined) observer?.changed(result.event);
+      // Lifting the token scope does not lift a jti or subject revocation: say so.
+      const still = await revocationOf(verified);
+      const info = result.changed ? "Token unblacklisted" : "Token was not blacklisted";
+      return {
+        success: true,
+        token: verified.token,
+        info: still === undefined ? info : `${info}; it is still revoked: ${describeMatch(still)}`,
+        wasBlacklisted: result.changed,
+        revokedBy: still === undefined ? RevocationScope.UNSPECIFIED : SCOPE[still.scope],
+      };
+    }),
+
+    inspectToken: observed(observer, "InspectToken", async (request, ctx, trace) => {
+      support.requireAdmin(ctx, "InspectToken");
+      const token = support.text(request.token, "token", { required: true, maxChars: deps.maxTokenBytes });
+      let verified: VerifiedToken;
+      try {
+        verified = await support.verifyField(token);
+      } catch (err) {
+        if (err instanceof KeysUnavailable) throw new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable);
+        if (!(err instanceof TokenRejected)) throw err;
+        return { success: true, valid: false, verified: false, info: err.message, fingerprint: fingerprint(token.trim()) };
+      }
+      trace.fingerprint = verified.fingerprint;
+      const match = await revocationOf(verified);
+      return {
+        success: true,
+        valid: match === undefined,
+        verified: true,
+        info: match === undefined ? "Token is valid" : describeMatch(match),
+        fingerprint: verified.fingerprint,
+        revokedBy: match === undefined ? RevocationScope.UNSPECIFIED : SCOPE[match.scope],
+        decodedToken: verified.claims as JsonObject,
+      };
+    }),
+  };
+}
