@@ -32,10 +32,7 @@ export const bearer = (token: string, extra: CallHeaders = {}): CallHeaders => (
 
 /** The original REST routes over HTTP/1.1 with fetch. */
 export function restHttp1Client(baseUrl: string): TokenClient {
-  const call = async (method: string, path: string, headers: CallHeaders): Promise<Outcome> => {
-    const res = await fetch(baseUrl + path, { method, headers });
-    return restOutcome(res.status, await res.text());
-  };
+  const call = (method: string, path: string, headers: CallHeaders) => restCall(baseUrl, method, path, headers);
   return {
     name: "REST HTTP/1.1",
     info: (h) => call("GET", "/info", h),
@@ -116,44 +113,81 @@ export const grpcWebClient = (baseUrl: string) =>
 const protoDir = fileURLToPath(new URL("../../proto", import.meta.url));
 const googleProtoDir = fileURLToPath(new URL("../../node_modules/google-proto-files", import.meta.url));
 
+/** Calls any TokenService RPC by name with a request object; what a generic gRPC caller (grpcurl) does. */
+export interface GrpcCaller {
+  call(method: string, request: object, headers: CallHeaders): Promise<Outcome>;
+  close(): void;
+}
+
 /**
  * gRPC with @grpc/grpc-js, an independent implementation that shares no code
- * with Connect, loading the .proto the way other services would.
+ * with Connect, loading the .proto the way other services would. Enums come
+ * back as their names, Timestamps as `{seconds, nanos}`.
  */
-export function grpcJsClient(
+export function grpcJsCaller(
   port: number,
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   channelOptions: grpc.ChannelOptions = {},
-): TokenClient {
+): GrpcCaller {
   const definition = protoLoader.loadSync("tokens/v1/token_service.proto", {
     includeDirs: [protoDir, googleProtoDir],
     defaults: true,
+    enums: String,
+    longs: String,
   });
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
     tokens: { v1: { TokenService: grpc.ServiceClientConstructor } };
   };
   const client = new pkg.tokens.v1.TokenService(`127.0.0.1:${port}`, credentials, channelOptions);
-  const call = (method: "Info" | "Blacklist" | "Unblacklist", headers: CallHeaders) =>
-    new Promise<Outcome>((resolve) => {
-      const metadata = new grpc.Metadata();
-      for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
-      const fn = client[method] as unknown as (
-        req: object,
-        md: grpc.Metadata,
-        cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void,
-      ) => void;
-      fn.call(client, {}, metadata, (err, res) => {
-        if (err === null) resolve({ ok: true, status: 200, body: plainStructs(res) });
-        else resolve({ ok: false, status: 0, code: codeToString(err.code as number as Code), message: err.details });
-      });
-    });
   return {
-    name: "gRPC (grpc-js)",
-    info: (h) => call("Info", h),
-    blacklist: (h) => call("Blacklist", h),
-    unblacklist: (h) => call("Unblacklist", h),
+    call: (method, request, headers) =>
+      new Promise<Outcome>((resolve) => {
+        const metadata = new grpc.Metadata();
+        for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+        const fn = client[method] as unknown as (
+          req: object,
+          md: grpc.Metadata,
+          cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void,
+        ) => void;
+        fn.call(client, request, metadata, (err, res) => {
+          if (err === null) resolve({ ok: true, status: 200, body: plainStructs(res) });
+          else resolve({ ok: false, status: 0, code: codeToString(err.code as number as Code), message: err.details });
+        });
+      }),
     close: () => client.close(),
   };
+}
+
+/** {@link grpcJsCaller} as a {@link TokenClient}. */
+export function grpcJsClient(
+  port: number,
+  credentials?: grpc.ChannelCredentials,
+  channelOptions?: grpc.ChannelOptions,
+): TokenClient {
+  const caller = grpcJsCaller(port, credentials, channelOptions);
+  return {
+    name: "gRPC (grpc-js)",
+    info: (h) => caller.call("Info", {}, h),
+    blacklist: (h) => caller.call("Blacklist", {}, h),
+    unblacklist: (h) => caller.call("Unblacklist", {}, h),
+    close: () => caller.close(),
+  };
+}
+
+/** Calls a REST route with an optional JSON body, as curl would. */
+export async function restCall(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: CallHeaders = {},
+  body?: unknown,
+): Promise<Outcome> {
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return restOutcome(res.status, await res.text());
 }
 
 /** Every protocol the port serves, each with its own client. */
