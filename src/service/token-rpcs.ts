@@ -77,7 +77,10 @@ export function tokenRpcs(
       const { verified } = await target(request.token, ctx, trace, "Unblacklist");
       const fp = verified.fingerprint;
       const result = await storeCall("restore", fp, () =>
-        store.restore({ scope: "token", fingerprint: fp }, { actor: "admin", reason }),
+        store.restore(
+          { scope: "token", fingerprint: fp },
+          { actor: "admin", reason, context: { jti: verified.jti, subject: verified.subject } },
+        ),
       );
       if (result.event !== undefined) observer?.changed(result.event);
       // Lifting the token scope does not lift a jti or subject revocation: say so.
