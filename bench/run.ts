@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import jwt from "jsonwebtoken";
+import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis } from "../test/helpers/redis-server.js";
 import { pacedGrpcLoad } from "./grpc-paced.js";
 import { grpcLoad, httpLoad, type HttpRequestSpec, type LoadResult } from "./load.js";
@@ -79,8 +80,18 @@ function medianRow(rows: Row[]): Row {
   };
 }
 
+/** Stops what `main` started, also when it fails half-way, so no server outlives the run. */
+const started: Array<{ stop(): Promise<void> }> = [];
+function stopsLater<T extends { stop(): Promise<void> }>(thing: T): T {
+  let stopping: Promise<void> | undefined;
+  const stop = thing.stop.bind(thing);
+  const once = { stop: () => (stopping ??= stop()) };
+  started.push(once);
+  return Object.assign(thing, once);
+}
+
 async function main(): Promise<void> {
-  const redis = await startRedis();
+  const redis = stopsLater(await startRedis());
   const client = new Redis(redis.url);
   const env = { REDIS_URL: redis.url, LOG_LEVEL: "warn", JWT_SECRET: "bench-secret" };
   const sign = (i: number) =>
@@ -90,9 +101,9 @@ async function main(): Promise<void> {
   for (const token of revoked) await client.set(`tbl:${fingerprintOf(token)}`, "1", "PX", 3_600_000);
   const tokens = [...valid, ...revoked]; // one in six revoked
 
-  const service = await startProcess("service", "src/main.ts", env);
-  const baselineHttp = await startProcess("node:http baseline", "bench/baseline-http.ts", env);
-  const baselineGrpc = await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env);
+  const service = stopsLater(await startProcess("service", "src/main.ts", env));
+  const baselineHttp = stopsLater(await startProcess("node:http baseline", "bench/baseline-http.ts", env));
+  const baselineGrpc = stopsLater(await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env));
 
   const rest: HttpRequestSpec[] = tokens.map((t) => ({ method: "GET", path: "/info", headers: { authorization: `Bearer ${t}` } }));
   const connect: HttpRequestSpec[] = tokens.map((t) => ({
@@ -161,7 +172,7 @@ async function main(): Promise<void> {
   table.push(scaled);
   const redisBytesPerEntry = (memoryAfter - memoryBefore) / revocationCount;
   const redisMemoryUsage = Number(await client.call("MEMORY", "USAGE", sampleKey));
-  const sqliteBytesPerEntry = sqliteFileBytes(revocationCount) / revocationCount;
+  const sqliteBytesPerEntry = (await sqliteFileBytes(revocationCount)) / revocationCount;
 
   for (const p of [service, baselineHttp, baselineGrpc]) await p.stop();
   client.disconnect();
@@ -208,14 +219,17 @@ async function loadRevocations(client: Redis, count: number): Promise<void> {
   }
 }
 
-/** The SQLite store's table with `count` rows, as its file size. */
-function sqliteFileBytes(count: number): number {
+/**
+ * The SQLite store's file with `count` token entries, as its size. The store
+ * creates its own schema; the rows go in directly, as the Redis keys do
+ * (without audit events, which the store would add per change).
+ */
+async function sqliteFileBytes(count: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "tb-bench-sqlite-"));
   try {
+    await openSqliteStore({ path: join(dir, "tokens.db"), timeoutMs: 1000 }).close();
     const db = new Database(join(dir, "tokens.db"));
-    db.exec("CREATE TABLE revocations (fingerprint TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL) WITHOUT ROWID");
-    db.exec("CREATE INDEX revocations_expiry ON revocations (expires_at_ms)");
-    const insert = db.prepare("INSERT INTO revocations VALUES (?, ?)");
+    const insert = db.prepare("INSERT INTO entries (key, expires_at_ms) VALUES (?, ?)");
     const expires = Date.now() + 3_600_000;
     db.transaction(() => {
       for (let i = 0; i < count; i++) insert.run(createHash("sha256").update(`bench-${i}`).digest("base64url"), expires + i);
@@ -249,7 +263,12 @@ function printTable(rows: Row[]): void {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const thing of started.reverse()) await thing.stop().catch(() => {});
+    process.exit(); // with process.exitCode; a failed run may leave a Redis client open
+  });
