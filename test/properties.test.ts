@@ -7,6 +7,7 @@ import { secretKeySource } from "../src/jwt/key-source.js";
 import { TokenRejected } from "../src/jwt/token-rejected.js";
 import { createVerifier } from "../src/jwt/verifier.js";
 import { matchRoute, restRoutes } from "../src/server/rest-routes.js";
+import { matchOf } from "../src/store/revocation-store.js";
 import { startService, type TestService } from "./helpers/service.js";
 import { ISSUER, SECRET, mint } from "./helpers/tokens.js";
 
@@ -127,3 +128,24 @@ function send(port: number, method: string, path: string, body: string, authoriz
     req.end(body, "latin1");
   });
 }
+
+describe("the subject cutoff rule", () => {
+  const verify = createVerifier(
+    { algorithms: ["HS256"], issuer: ISSUER, audience: undefined, requiredClaims: [], maxLifetimeSeconds: 3600, clockToleranceSeconds: 5 },
+    secretKeySource(SECRET),
+  );
+
+  it("revokes a token iff its iat, to the millisecond, is before the cutoff, even within one second", async () => {
+    const now = Date.now();
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: now - 1_000_000, max: now - 10_000 }), fc.integer({ min: -999, max: 999 }), async (cutoffMs, deltaMs) => {
+        const issuedAtMs = cutoffMs + deltaMs;
+        const verified = await verify(mint({ iat: issuedAtMs / 1000 }, { expiresInSeconds: 3000 }));
+        expect(verified.issuedAtMs).toBe(issuedAtMs);
+        const match = matchOf(null, null, String(cutoffMs), verified.issuedAtMs);
+        expect(match !== undefined).toBe(deltaMs < 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

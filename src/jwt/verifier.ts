@@ -22,7 +22,7 @@ export interface VerifiedToken {
   jti: string | undefined;
   /** `sub` as text, when the token has a string or numeric one. */
   subject: string | undefined;
-  /** `iat` in epoch ms, keeping a fractional `iat`'s milliseconds; 0 (the epoch) without `iat`. */
+  /** `iat` in whole epoch ms, keeping a fractional `iat`'s milliseconds; 0 (the epoch) without `iat`. */
   issuedAtMs: number;
 }
 
@@ -134,7 +134,8 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
       issuer: typeof claims.iss === "string" ? claims.iss : "",
       jti: claimText(claims.jti),
       subject: claimText(claims.sub),
-      issuedAtMs: iat === undefined ? 0 : iat * 1000,
+      // Whole milliseconds, so `iat * 1000` float error cannot move a token across a cutoff.
+      issuedAtMs: iat === undefined ? 0 : Math.round(iat * 1000),
     };
   }
 }

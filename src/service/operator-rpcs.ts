@@ -138,7 +138,8 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
 
 /** A requested cutoff in ms; a little ahead of our clock (skew) means now, further ahead is refused. */
 function cutoffOf(timestamp: Timestamp, now: number, toleranceMs: number): number {
-  const ms = timestampMs(timestamp);
+  // Whole milliseconds, rounded up: a sub-millisecond cutoff revokes the token issued in that millisecond.
+  const ms = Math.ceil(timestampMs(timestamp));
   if (!Number.isFinite(ms) || ms < 0) throw new ConnectError("issued_before must be a time after 1970", Code.InvalidArgument);
   if (ms > now + toleranceMs) {
     throw new ConnectError("issued_before is in the future; a cutoff may be at most now", Code.InvalidArgument);

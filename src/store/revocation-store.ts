@@ -33,7 +33,7 @@ export interface TokenKeys {
   jti: string | undefined;
   /** {@link entryKey} of its subject scope, when the token has a sub. */
   subject: string | undefined;
-  /** `iat` in epoch ms (fractional `iat` keeps its milliseconds); 0 without `iat`. */
+  /** `iat` in whole epoch ms (a fractional `iat` keeps its milliseconds); 0 without `iat`. */
   issuedAtMs: number;
 }
 
