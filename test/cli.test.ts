@@ -71,6 +71,43 @@ describe.each(["connect", "grpc"])("token-blacklist CLI over %s", (protocol) => 
   });
 });
 
+describe("token-blacklist CLI operator commands", () => {
+  const at = () => ["--url", service.baseUrl, "--admin-key", ADMIN_KEY];
+
+  it("revokes and restores a jti and a subject, and shows them in the history", async () => {
+    const jti = `cli-${crypto.randomUUID()}`;
+    const token = (await cli(["mint", "--sub", "cli-subject", "--claim", `jti=${jti}`])).stdout.trim();
+    const revoked = await cli(["revoke-jti", ...at(), "--reason", "leaked", jti]);
+    expect(revoked).toMatchObject({ code: 0 });
+    expect(revoked.stdout).toMatch(new RegExp(`^changed +jti ${jti} +jti revoked`));
+    expect((await cli(["info", "--url", service.baseUrl, token])).stdout).toMatch(/unauthenticated: jti revoked/);
+    expect((await cli(["restore-jti", ...at(), jti])).stdout).toMatch(/^changed +jti .* jti restored/);
+
+    const before = new Date(Date.now() + 60_000).toISOString();
+    const future = await cli(["revoke-subject", ...at(), "--before", before, "cli-subject"]);
+    expect(future.code).toBe(1);
+    expect(future.stdout).toMatch(/^refused +subject cli-subject +invalid_argument: issued_before is in the future/);
+    const subject = await cli(["revoke-subject", ...at(), "--json", "cli-subject"]);
+    expect(JSON.parse(subject.stdout)).toMatchObject({ name: "cli-subject", ok: true, changed: true });
+    expect((await cli(["info", "--url", service.baseUrl, token])).stdout).toMatch(/Subject revoked at/);
+    expect((await cli(["restore-subject", ...at(), "cli-subject"])).code).toBe(0);
+
+    const history = await cli(["history", ...at(), "--limit", "4"]);
+    expect(history.code).toBe(0);
+    const lines = history.stdout.trim().split("\n");
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^\d{4}-\S+Z +restore +subject cli-subject +by admin/);
+    expect(lines[3]).toMatch(new RegExp(`revoke +jti +${jti} +by admin +"leaked"`));
+  });
+
+  it("fails with exit code 1 without the admin key", async () => {
+    expect((await cli(["revoke-subject", "--url", service.baseUrl, "someone"])).stdout).toMatch(/^refused +subject someone +permission_denied/);
+    const history = await cli(["history", "--url", service.baseUrl]);
+    expect(history.code).toBe(1);
+    expect(history.stderr).toMatch(/permission_denied/);
+  });
+});
+
 describe("token-blacklist CLI errors", () => {
   it("exits 2 with a hint on a usage error", async () => {
     const result = await cli(["frobnicate"]);

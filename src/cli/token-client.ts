@@ -31,17 +31,22 @@ export interface TokenClientOptions {
 }
 
 /** Runs a command for one token through the generated Connect client. */
-export type RunCommand = (command: TokenCommand, token: string) => Promise<TokenResult>;
+export type RunCommand = (command: TokenCommand, token: string, reason?: string) => Promise<TokenResult>;
 
 /** A generated TokenService client over gRPC (h2c/h2) or Connect (HTTP/1.1). */
-export function createTokenClient(options: TokenClientOptions): RunCommand {
+export function tokenServiceClient(options: Pick<TokenClientOptions, "url" | "protocol">): Client<typeof TokenService> {
   const transport =
     options.protocol === "grpc"
       ? createGrpcTransport({ baseUrl: options.url })
       : createConnectTransport({ baseUrl: options.url, httpVersion: "1.1" });
-  const client: Client<typeof TokenService> = createClient(TokenService, transport);
+  return createClient(TokenService, transport);
+}
+
+/** Runs token commands: Info, Blacklist and Unblacklist with each token as the bearer credential. */
+export function createTokenClient(options: TokenClientOptions): RunCommand {
+  const client = tokenServiceClient(options);
   const timeoutMs = options.timeoutMs ?? 10_000;
-  return async (command, token) => {
+  return async (command, token, reason = "") => {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     if (options.adminKey !== undefined) headers["x-admin-key"] = options.adminKey;
     const fp = fingerprint(token);
@@ -52,11 +57,11 @@ export function createTokenClient(options: TokenClientOptions): RunCommand {
           return { fingerprint: fp, ok: true, code: "ok", info: res.info, claims: res.decodedToken };
         }
         case "blacklist": {
-          const res = await client.blacklist({}, { headers, timeoutMs });
+          const res = await client.blacklist({ reason }, { headers, timeoutMs });
           return { fingerprint: fp, ok: true, code: "ok", info: res.info, changed: res.newlyBlacklisted };
         }
         case "unblacklist": {
-          const res = await client.unblacklist({}, { headers, timeoutMs });
+          const res = await client.unblacklist({ reason }, { headers, timeoutMs });
           return { fingerprint: fp, ok: true, code: "ok", info: res.info, changed: res.wasBlacklisted };
         }
       }

@@ -6,7 +6,7 @@ import { KeysUnavailable } from "../jwt/key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import type { VerifiedToken } from "../jwt/verifier.js";
 import { StoreUnavailable, type Actor, type Match } from "../store/revocation-store.js";
-import { observed, storeUnavailable } from "./call.js";
+import { observed, storeUnavailable, type CallContext, type Trace } from "./call.js";
 import { describeMatch, SCOPE } from "./revocation-view.js";
 import { MAX_REASON_CHARS, type RpcSupport } from "./rpc-support.js";
 import type { TokenServiceHandlers } from "./token-service.js";
@@ -19,7 +19,7 @@ export function tokenRpcs(
   const { store } = deps;
 
   /** The token named by the request's `token` field (an operator action), else the bearer token (its holder). */
-  const target = async (token: string, ctx: Parameters<typeof support.authenticate>[0], trace: { fingerprint: string | undefined }, action: string) => {
+  const target = async (token: string, ctx: CallContext, trace: Trace, action: string) => {
     if (token === "") return { verified: await support.authenticate(ctx, trace), actor: "self" as Actor };
     support.requireAdmin(ctx, action);
     return { verified: await support.verifyArgument(token, trace), actor: "admin" as Actor };
