@@ -41,6 +41,18 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
       support.requireAdmin(ctx, rpc);
       return run(request);
     });
+  /** Lifts a jti or subject entry; `said` is the info when it did and when there was none. */
+  const restore = async (id: Exclude<EntryId, { scope: "token" }>, reasonText: string, said: [string, string]) => {
+    const reason = reasonOf(reasonText);
+    const result = await storeCall("restore", undefined, () => store.restore(id, { actor: "admin", reason }));
+    if (result.event !== undefined) observer?.changed(result.event);
+    return {
+      success: true,
+      info: result.changed ? said[0] : said[1],
+      changed: result.changed,
+      revocation: revocationView(id, result.entry),
+    };
+  };
   const subjectInfo = (entry: Entry | undefined) =>
     entry?.issuedBeforeMs === undefined ? "Subject is not revoked" : `Subject revoked at ${instant(entry.issuedBeforeMs)}`;
 
@@ -61,18 +73,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
       };
     }),
 
-    restoreJti: operator("RestoreJti", async (request) => {
-      const id = jtiId(request);
-      const reason = reasonOf(request.reason);
-      const result = await storeCall("restore", undefined, () => store.restore(id, { actor: "admin", reason }));
-      if (result.event !== undefined) observer?.changed(result.event);
-      return {
-        success: true,
-        info: result.changed ? "jti restored" : "jti was not revoked",
-        changed: result.changed,
-        revocation: revocationView(id, result.entry),
-      };
-    }),
+    restoreJti: operator("RestoreJti", (request) => restore(jtiId(request), request.reason, ["jti restored", "jti was not revoked"])),
 
     getJtiRevocation: operator("GetJtiRevocation", async (request) => {
       const id = jtiId(request);
@@ -102,18 +103,9 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
       return { success: true, info, changed: result.changed, revocation: revocationView(id, result.entry) };
     }),
 
-    restoreSubject: operator("RestoreSubject", async (request) => {
-      const id = subjectId(request);
-      const reason = reasonOf(request.reason);
-      const result = await storeCall("restore", undefined, () => store.restore(id, { actor: "admin", reason }));
-      if (result.event !== undefined) observer?.changed(result.event);
-      return {
-        success: true,
-        info: result.changed ? "Subject restored" : "Subject was not revoked",
-        changed: result.changed,
-        revocation: revocationView(id, result.entry),
-      };
-    }),
+    restoreSubject: operator("RestoreSubject", (request) =>
+      restore(subjectId(request), request.reason, ["Subject restored", "Subject was not revoked"]),
+    ),
 
     getSubjectRevocation: operator("GetSubjectRevocation", async (request) => {
       const id = subjectId(request);
