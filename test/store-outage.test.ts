@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bearer, grpcJsClient, restHttp1Client, type Outcome, type TokenClient } from "./helpers/clients.js";
+import { bearer, grpcJsClient, restCall, restHttp1Client, type Outcome, type TokenClient } from "./helpers/clients.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
-import { startService, type TestService } from "./helpers/service.js";
+import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
 import { eventually } from "./helpers/eventually.js";
 
@@ -43,6 +43,10 @@ describe("fail closed (the default)", () => {
     const revoked = Array.from({ length: 5 }, (_, i) => mint({ sub: `revoked-${i}` }));
     const valid = Array.from({ length: 5 }, (_, i) => mint({ sub: `valid-${i}` }));
     for (const token of revoked) expect((await rest.blacklist(bearer(token))).ok).toBe(true);
+    // And a subject, whose older tokens are all revoked.
+    const offboarded = mint({ sub: "offboarded", iat: Date.now() / 1000 - 60 });
+    const admin = { "x-admin-key": ADMIN_KEY };
+    expect((await restCall(service.baseUrl, "POST", "/subjects/offboarded/revocation", admin, { reason: "left" })).ok).toBe(true);
 
     const answers: Array<Timed & { revoked: boolean }> = [];
     const round = async () => {
@@ -79,8 +83,28 @@ describe("fail closed (the default)", () => {
       code: "unavailable",
     });
 
+    // So do the operator RPCs: a 503 with a message, in time, never a 500 or a guess.
+    const operatorCalls: Array<[string, string, unknown?]> = [
+      ["POST", "/jtis/j-1/revocation", {}],
+      ["DELETE", "/jtis/j-1/revocation"],
+      ["GET", "/jtis/j-1/revocation"],
+      ["POST", "/subjects/someone/revocation", {}],
+      ["DELETE", "/subjects/someone/revocation"],
+      ["GET", "/subjects/someone/revocation"],
+      ["POST", "/tokens/inspect", { token: valid[0]! }],
+      ["GET", "/history"],
+    ];
+    for (const [method, path, body] of operatorCalls) {
+      const answer = await timed(restCall(service.baseUrl, method, path, admin, body));
+      expect(answer.outcome, `${method} ${path}`).toMatchObject({ ok: false, status: 503, code: "unavailable" });
+      expect(answer.ms).toBeLessThan(ANSWER_WITHIN_MS);
+    }
+
     await redis.restart();
     expect(await eventually(async () => (await rest.info(bearer(valid[0]!))).ok)).toBe(true);
+    expect(await grpc.info(bearer(offboarded))).toMatchObject({ ok: false, code: "unauthenticated", message: expect.stringMatching(/^Subject revoked at/) });
+    const history = await restCall(service.baseUrl, "GET", "/history?page_size=100", admin);
+    expect(JSON.stringify(history)).toContain('"reason":"left"');
     // Acknowledged before the crash, so still in force after Redis restarts from its AOF.
     for (const token of revoked) {
       expect(await grpc.info(bearer(token))).toMatchObject({ ok: false, code: "unauthenticated", message: "Token is blacklisted" });
