@@ -19,12 +19,20 @@ export interface BenchProcess {
 }
 
 /**
- * Starts `node --import tsx <script>` on a free port and waits until the port
- * accepts connections (polled, with a deadline).
+ * Starts `node --import tsx <script>` on a free port, on core `cpu` when
+ * given, and waits until the port accepts connections (polled, with a deadline).
  */
-export async function startProcess(name: string, script: string, env: Record<string, string>): Promise<BenchProcess> {
+export async function startProcess(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  cpu?: number,
+): Promise<BenchProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], {
+  const node = [process.execPath, "--import", "tsx", script];
+  // taskset execs node in place, so the child's pid is node's.
+  const command = cpu === undefined ? node : ["taskset", "-c", String(cpu), ...node];
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", PORT: String(port), HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],

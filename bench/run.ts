@@ -10,8 +10,9 @@
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     seconds: { type: "string" },
     smoke: { type: "boolean", default: false },
     out: { type: "string" },
+    "no-pin": { type: "boolean", default: false },
   },
 });
 const smoke = values.smoke;
@@ -35,6 +37,22 @@ const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const seconds = Number(values.seconds ?? (smoke ? 1 : 8));
 const revocationCount = smoke ? 20_000 : 1_000_000;
 const CONNECTIONS = 10;
+
+/**
+ * On two or more cores (and with taskset), the servers get core 0 to
+ * themselves while this process (the autocannon and paced gRPC generators),
+ * h2load and Redis share core 1: on shared cores the generator's own stalls
+ * land in the servers' latency tail. `--no-pin` turns it off.
+ */
+const serverCpu = (() => {
+  if (values["no-pin"] || cpus().length < 2) return undefined;
+  try {
+    execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
+    return 0;
+  } catch {
+    return undefined; // no taskset: everything shares every core
+  }
+})();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fingerprintOf = (token: string) =>
@@ -101,9 +119,9 @@ async function main(): Promise<void> {
   for (const token of revoked) await client.set(`tbl:${fingerprintOf(token)}`, "1", "PX", 3_600_000);
   const tokens = [...valid, ...revoked]; // one in six revoked
 
-  const service = stopsLater(await startProcess("service", "src/main.ts", env));
-  const baselineHttp = stopsLater(await startProcess("node:http baseline", "bench/baseline-http.ts", env));
-  const baselineGrpc = stopsLater(await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env));
+  const service = stopsLater(await startProcess("service", "src/main.ts", env, serverCpu));
+  const baselineHttp = stopsLater(await startProcess("node:http baseline", "bench/baseline-http.ts", env, serverCpu));
+  const baselineGrpc = stopsLater(await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env, serverCpu));
 
   const rest: HttpRequestSpec[] = tokens.map((t) => ({ method: "GET", path: "/info", headers: { authorization: `Bearer ${t}` } }));
   const connect: HttpRequestSpec[] = tokens.map((t) => ({
@@ -180,7 +198,7 @@ async function main(): Promise<void> {
 
   printTable(table);
   const summary = {
-    machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
+    machine: { cpus: cpus().length, node: process.version, serversPinnedToCpu: serverCpu ?? null },
     runs,
     secondsPerRun: seconds,
     rows: table,
