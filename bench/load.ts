@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -89,4 +89,49 @@ function toMs(value: string): number {
   if (match === null) return Number.NaN;
   const n = Number(match[1]);
   return match[2] === "us" ? n / 1000 : match[2] === "s" ? n * 1000 : n;
+}
+
+/**
+ * Paced (open-loop) gRPC Info with h2load's `--rps`: a C generator, so the
+ * latency tail is the server's and not a Node generator's GC. One h2load per
+ * token, `connections` each, `ratePerSecond` in all; per-request times come
+ * from h2load's `--log-file`, for real percentiles.
+ */
+export async function pacedGrpcH2load(
+  port: number,
+  tokens: string[],
+  options: { seconds: number; ratePerSecond: number; connections: number },
+): Promise<LoadResult> {
+  const dir = mkdtempSync(join(tmpdir(), "tb-bench-h2load-"));
+  try {
+    const body = join(dir, "info.grpc");
+    writeFileSync(body, Buffer.from([0, 0, 0, 0, 0])); // an empty InfoRequest, length-prefixed
+    const perClient = options.ratePerSecond / (tokens.length * options.connections);
+    const logs = tokens.map((_, i) => join(dir, `requests-${i}.tsv`));
+    await Promise.all(
+      tokens.map((token, i) =>
+        run("h2load", [
+          "-D", String(options.seconds), "-c", String(options.connections), "-m", "16", "-t", "1",
+          `--rps=${perClient.toFixed(3)}`, `--log-file=${logs[i]}`,
+          "-H", `authorization: Bearer ${token}`, "-H", "content-type: application/grpc", "-H", "te: trailers",
+          "-d", body, `http://127.0.0.1:${port}/tokens.v1.TokenService/Info`,
+        ], { maxBuffer: 1 << 20 }),
+      ),
+    );
+    const micros: number[] = [];
+    let unexpected = 0;
+    for (const log of logs) {
+      for (const line of readFileSync(log, "utf8").split("\n")) {
+        const [, status, duration] = line.split("\t");
+        if (duration === undefined) continue;
+        if (status !== "200") unexpected++; // gRPC answers 200; the status is in the trailers
+        micros.push(Number(duration));
+      }
+    }
+    micros.sort((a, b) => a - b);
+    const at = (q: number) => (micros.length === 0 ? Number.NaN : micros[Math.min(micros.length - 1, Math.floor(q * micros.length))]! / 1000);
+    return { requestsPerSecond: micros.length / options.seconds, p50Ms: at(0.5), p99Ms: at(0.99), errors: 0, unexpected };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -19,8 +19,7 @@ import { Redis } from "ioredis";
 import jwt from "jsonwebtoken";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis } from "../test/helpers/redis-server.js";
-import { pacedGrpcLoad } from "./grpc-paced.js";
-import { grpcLoad, httpLoad, type HttpRequestSpec, type LoadResult } from "./load.js";
+import { grpcLoad, httpLoad, pacedGrpcH2load, type HttpRequestSpec, type LoadResult } from "./load.js";
 import { startProcess, type BenchProcess } from "./processes.js";
 
 const { values } = parseArgs({
@@ -161,20 +160,17 @@ async function main(): Promise<void> {
   ratio("Connect JSON Info", "REST GET /info, node:http baseline");
   ratio("gRPC Info", "gRPC Info, grpc-js baseline");
 
-  // Latency at half the measured maximum rate.
+  // Latency at half the service's measured maximum rate, and the baseline's at the same rate:
+  // the pair tells the server's tail apart from the machine's and the generator's.
   const halfRate = Math.round(row("REST GET /info").requestsPerSecond / 2);
-  const paced = await measure(`REST GET /info at ${halfRate} req/s (half max)`, service, http(service.port, rest, halfRate));
-  table.push(paced);
+  for (const [label, target] of [["node:http baseline", baselineHttp], ["service", service]] as const) {
+    table.push(await measure(`REST GET /info at ${halfRate} req/s (half max), ${label}`, target, http(target.port, rest, halfRate)));
+  }
   const grpcHalfRate = Math.round(row("gRPC Info").requestsPerSecond / 2);
-  // The same paced load on the grpc-js baseline: on two shared cores the generator's own tail
-  // shows in both, so the pair tells the server's share apart from the generator's.
   for (const [label, target] of [["grpc-js baseline", baselineGrpc], ["service", service]] as const) {
-    await pacedGrpcLoad(target.port, grpcTokens, { seconds: warm, ratePerSecond: grpcHalfRate, sessions: 4 }); // warm-up
-    table.push(
-      await measure(`gRPC Info at ${grpcHalfRate} req/s (half max, paced), ${label}`, target, () =>
-        pacedGrpcLoad(target.port, grpcTokens, { seconds, ratePerSecond: grpcHalfRate, sessions: 4 }),
-      ),
-    );
+    const paced = (s: number) => pacedGrpcH2load(target.port, grpcTokens, { seconds: s, ratePerSecond: grpcHalfRate, connections: 1 });
+    await paced(warm); // warm-up
+    table.push(await measure(`gRPC Info at ${grpcHalfRate} req/s (half max, h2load --rps), ${label}`, target, () => paced(seconds)));
   }
 
   // One million revocations: Info throughput, and bytes per entry.

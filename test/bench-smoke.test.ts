@@ -21,7 +21,7 @@ describe("npm run bench -- --smoke", () => {
         maxBuffer: 1 << 22,
       });
       const results = JSON.parse(readFileSync(out, "utf8")) as {
-        rows: Array<{ name: string; requestsPerSecond: number; errors: number; unexpected: number; ratio?: number; cpuPercent: number; rssMiB: number }>;
+        rows: Array<{ name: string; requestsPerSecond: number; errors: number; unexpected: number; ratio?: number; cpuPercent: number; rssMiB: number; p99Ms: number | null }>;
         revocations: { redisBytesPerEntry: number; sqliteFileBytesPerEntry: number };
       };
       const names = results.rows.map((r) => r.name);
@@ -35,6 +35,10 @@ describe("npm run bench -- --smoke", () => {
         expect(row.rssMiB, row.name).toBeGreaterThan(0);
       }
       expect(results.rows.find((r) => r.name === "gRPC Info")!.ratio).toBeGreaterThan(0);
+      // The latency rows at half the maximum rate: baseline and service, each with a real p99.
+      const paced = results.rows.filter((r) => /half max/.test(r.name));
+      expect(paced.map((r) => r.name.replace(/.*, /, ""))).toEqual(["node:http baseline", "service", "grpc-js baseline", "service"]);
+      for (const row of paced) expect(row.p99Ms, row.name).toBeGreaterThan(0);
       expect(results.revocations.redisBytesPerEntry).toBeGreaterThan(0);
       expect(results.revocations.sqliteFileBytesPerEntry).toBeGreaterThan(0);
     } finally {
