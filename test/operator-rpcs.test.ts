@@ -228,6 +228,18 @@ describe.each([
     expect((await info(token)).ok).toBe(true);
   });
 
+  it("says when a token being blacklisted was already revoked by its jti", async () => {
+    const jti = crypto.randomUUID();
+    const token = mint({ jti });
+    await rest("POST", `/jtis/${jti}/revocation`);
+    const revoked = await grpc.call("Blacklist", {}, bearer(token));
+    expect(revoked).toMatchObject({
+      ok: true,
+      body: { newlyBlacklisted: true, revokedBy: "REVOCATION_SCOPE_JTI", info: "Token blacklisted; it was already revoked: jti revoked" },
+    });
+    expect(await rest("POST", "/blacklist", undefined, bearer(mint()))).toMatchObject({ body: { revoked_by: "REVOCATION_SCOPE_UNSPECIFIED", info: "Token blacklisted" } });
+  });
+
   it("says when a restored token is still revoked by its subject", async () => {
     const subject = someone();
     const token = mint({ sub: subject, iat: Date.now() / 1000 - 10 });

@@ -51,6 +51,9 @@ export function tokenRpcs(
       const reason = reasonOf(request.reason);
       const { verified, actor } = await target(request.token, ctx, trace, "Revoking a token other than your bearer token");
       const fp = verified.fingerprint;
+      // Say so when a jti or subject revocation already covered it: the caller may think it was valid.
+      const before = await revocationOf(verified);
+      const covered = before !== undefined && before.scope !== "token" ? before : undefined;
       const result = await storeCall("revoke", fp, () =>
         store.revoke(
           { scope: "token", fingerprint: fp },
@@ -66,8 +69,11 @@ export function tokenRpcs(
       return {
         success: true,
         token: verified.token,
-        info: result.changed ? "Token blacklisted" : "Token was already blacklisted",
+        info:
+          (result.changed ? "Token blacklisted" : "Token was already blacklisted") +
+          (covered === undefined ? "" : `; it was already revoked: ${describeMatch(covered)}`),
         newlyBlacklisted: result.changed,
+        revokedBy: covered === undefined ? RevocationScope.UNSPECIFIED : SCOPE[covered.scope],
       };
     }),
 
