@@ -199,6 +199,14 @@ describe.each([
     ["a 5000-character jti", "POST", `/jtis/${"j".repeat(5000)}/revocation`, {}],
     ["a reason over 1024 characters", "POST", "/jtis/x/revocation", { reason: "r".repeat(1025) }],
     ["a malformed cutoff", "POST", "/subjects/x/revocation", { issued_before: "yesterday" }],
+    ["a cutoff before 1970", "POST", "/subjects/x/revocation", { issued_before: "0001-01-01T00:00:00Z" }],
+    ["a cutoff in year 9999", "POST", "/subjects/x/revocation", { issued_before: "9999-12-31T23:59:59Z" }],
+    ["a cutoff as an object", "POST", "/subjects/x/revocation", { issued_before: { seconds: "1e30" } }],
+    ["a subject in the body that is not a string", "POST", "/subjects/x/revocation", { reason: 42 }],
+    ["a negative page size", "GET", "/history?page_size=-1", undefined],
+    ["a page size that is not a number", "GET", "/history?page_size=ten", undefined],
+    ["a token that is not a string", "POST", "/tokens/inspect", { token: ["a", "b"] }],
+    ["an over-long token to inspect", "POST", "/tokens/inspect", { token: "a".repeat(9000) }],
   ])("refuses %s with 400", async (_case, method, path, body) => {
     expect(await rest(method, path, body)).toMatchObject({ ok: false, status: 400, code: "invalid_argument" });
   });
