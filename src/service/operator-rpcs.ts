@@ -4,7 +4,7 @@ import type { Entry, EntryId } from "../store/revocation-store.js";
 import { InvalidCursor } from "../store/revocation-store.js";
 import { observed } from "./call.js";
 import { auditEventView, instant, revocationView } from "./revocation-view.js";
-import { MAX_NAME_CHARS, MAX_REASON_CHARS, type RpcSupport } from "./rpc-support.js";
+import { MAX_NAME_CHARS, type RpcSupport } from "./rpc-support.js";
 import type { TokenServiceHandlers } from "./token-service.js";
 
 /** History page size when the request leaves it at 0, and the largest allowed. */
@@ -30,7 +30,6 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
   const name = (value: string, field: string) => support.text(value, field, { required: true, maxChars: MAX_NAME_CHARS });
   const issuerOf = (issuer: string) =>
     support.text(issuer, "issuer", { required: false, maxChars: MAX_NAME_CHARS }) || deps.issuer;
-  const reasonOf = (reason: string) => support.text(reason, "reason", { required: false, maxChars: MAX_REASON_CHARS });
   const jtiId = (request: { jti: string; issuer: string }) =>
     ({ scope: "jti", issuer: issuerOf(request.issuer), jti: name(request.jti, "jti") }) as const;
   const subjectId = (request: { subject: string; issuer: string }) =>
@@ -43,7 +42,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
     });
   /** Lifts a jti or subject entry; `said` is the info when it did and when there was none. */
   const restore = async (id: Exclude<EntryId, { scope: "token" }>, reasonText: string, said: [string, string]) => {
-    const reason = reasonOf(reasonText);
+    const reason = support.reason(reasonText);
     const result = await storeCall("restore", undefined, () => store.restore(id, { actor: "admin", reason }));
     if (result.event !== undefined) observer?.changed(result.event);
     return {
@@ -59,7 +58,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
   return {
     revokeJti: operator("RevokeJti", async (request) => {
       const id = jtiId(request);
-      const reason = reasonOf(request.reason);
+      const reason = support.reason(request.reason);
       // A token with this jti was issued by now (iat, give or take the clock
       // tolerance), so it expires within the maximum lifetime from now.
       const expiresAtMs = lifetimeMs === undefined ? undefined : Date.now() + lifetimeMs + 2 * toleranceMs;
@@ -83,7 +82,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
 
     revokeSubject: operator("RevokeSubject", async (request) => {
       const id = subjectId(request);
-      const reason = reasonOf(request.reason);
+      const reason = support.reason(request.reason);
       const now = Date.now();
       const cutoffMs = request.issuedBefore === undefined ? now : cutoffOf(request.issuedBefore, now, toleranceMs);
       // Tokens issued before the cutoff are all expired once the maximum

@@ -10,11 +10,15 @@ import {
 import type { AuditEvent, Entry, EntryId, Match, Scope } from "../store/revocation-store.js";
 
 /** The proto enum for a store scope. */
-export const SCOPE: Record<Scope, RevocationScope> = {
+const SCOPE: Record<Scope, RevocationScope> = {
   token: RevocationScope.TOKEN,
   jti: RevocationScope.JTI,
   subject: RevocationScope.SUBJECT,
 };
+
+/** The proto scope of what revokes a token, or UNSPECIFIED when nothing does. */
+export const scopeOf = (match: Match | undefined): RevocationScope =>
+  match === undefined ? RevocationScope.UNSPECIFIED : SCOPE[match.scope];
 
 /** A cutoff as people read it: RFC 3339 with milliseconds, UTC. */
 export const instant = (ms: number) => new Date(ms).toISOString();

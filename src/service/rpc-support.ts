@@ -21,7 +21,7 @@ export interface RpcSupport {
   authenticate(ctx: CallContext, trace: Trace): Promise<VerifiedToken>;
   /** Verifies a token sent as a request field; a bad one is INVALID_ARGUMENT. */
   verifyArgument(token: string, trace: Trace): Promise<VerifiedToken>;
-  /** Verifies a token sent as a request field; rejects with `TokenRejected`, as the verifier does. */
+  /** Verifies a token sent as a request field; a bad one rejects with `TokenRejected`, as the verifier does. */
   verifyField(token: string): Promise<VerifiedToken>;
   /** Throws PERMISSION_DENIED unless the call carries the operator key. `action` names what was refused. */
   requireAdmin(ctx: CallContext, action: string): void;
@@ -31,6 +31,8 @@ export interface RpcSupport {
   storeCall<T>(operation: "check" | "revoke" | "restore" | "lookup" | "history", fingerprint: string | undefined, call: () => Promise<T>): Promise<T>;
   /** A text field of at most `maxChars`; `required` refuses "". */
   text(value: string, field: string, options: { required: boolean; maxChars: number }): string;
+  /** The optional audit `reason` of a change request, checked. */
+  reason(value: string): string;
 }
 
 /** Builds the shared pieces over the service's dependencies. */
@@ -38,14 +40,24 @@ export function createRpcSupport(deps: TokenServiceDeps): RpcSupport {
   const checkAdminKey = deps.adminKey === undefined ? undefined : createAdminKeyCheck(deps.adminKey);
   const observer = deps.observer;
 
+  const keysUnavailable = (err: unknown): unknown =>
+    err instanceof KeysUnavailable ? new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable) : err;
   const rejectedAs = (code: Code, prefix: string) => (err: unknown): never => {
     if (err instanceof TokenRejected) throw new ConnectError(prefix + err.message, code);
-    if (err instanceof KeysUnavailable) throw new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable);
-    throw err;
+    throw keysUnavailable(err);
   };
   const verifyField = async (token: string): Promise<VerifiedToken> => {
     if (token.length > deps.maxTokenBytes) throw new TokenRejected(`Token is too long: the limit is ${deps.maxTokenBytes} bytes`);
-    return deps.verifier(token.trim());
+    return deps.verifier(token.trim()).catch((err: unknown) => {
+      throw keysUnavailable(err);
+    });
+  };
+  const text: RpcSupport["text"] = (value, field, { required, maxChars }) => {
+    if (required && value === "") throw new ConnectError(`${field} is required`, Code.InvalidArgument);
+    if (value.length > maxChars) {
+      throw new ConnectError(`${field} is longer than ${maxChars} characters`, Code.InvalidArgument);
+    }
+    return value;
   };
 
   return {
@@ -101,12 +113,7 @@ export function createRpcSupport(deps: TokenServiceDeps): RpcSupport {
         throw storeUnavailable();
       }
     },
-    text(value, field, { required, maxChars }) {
-      if (required && value === "") throw new ConnectError(`${field} is required`, Code.InvalidArgument);
-      if (value.length > maxChars) {
-        throw new ConnectError(`${field} is longer than ${maxChars} characters`, Code.InvalidArgument);
-      }
-      return value;
-    },
+    text,
+    reason: (value) => text(value, "reason", { required: false, maxChars: MAX_REASON_CHARS }),
   };
 }

@@ -1,14 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { RevocationScope } from "../../gen/tokens/v1/token_service_pb.js";
 import { fingerprint } from "../jwt/fingerprint.js";
-import { KeysUnavailable } from "../jwt/key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import type { VerifiedToken } from "../jwt/verifier.js";
 import { StoreUnavailable, type Actor, type Match } from "../store/revocation-store.js";
 import { observed, storeUnavailable, type CallContext, type Trace } from "./call.js";
-import { describeMatch, SCOPE } from "./revocation-view.js";
-import { MAX_REASON_CHARS, type RpcSupport } from "./rpc-support.js";
+import { describeMatch, scopeOf } from "./revocation-view.js";
+import type { RpcSupport } from "./rpc-support.js";
 import type { TokenServiceHandlers } from "./token-service.js";
 
 /** The RPCs about one token: Info (the hot path), Blacklist, Unblacklist and InspectToken. */
@@ -26,7 +24,6 @@ export function tokenRpcs(
   };
   const revocationOf = (verified: VerifiedToken): Promise<Match | undefined> =>
     storeCall("check", verified.fingerprint, () => store.check(support.keysOf(verified)));
-  const reasonOf = (reason: string) => support.text(reason, "reason", { required: false, maxChars: MAX_REASON_CHARS });
 
   return {
     info: observed(observer, "Info", async (_request, ctx, trace) => {
@@ -48,7 +45,7 @@ export function tokenRpcs(
     }),
 
     blacklist: observed(observer, "Blacklist", async (request, ctx, trace) => {
-      const reason = reasonOf(request.reason);
+      const reason = support.reason(request.reason);
       const { verified, actor } = await target(request.token, ctx, trace, "Revoking a token other than your bearer token");
       const fp = verified.fingerprint;
       // Say so when a jti or subject revocation already covered it: the caller may think it was valid.
@@ -73,14 +70,16 @@ export function tokenRpcs(
           (result.changed ? "Token blacklisted" : "Token was already blacklisted") +
           (covered === undefined ? "" : `; it was already revoked: ${describeMatch(covered)}`),
         newlyBlacklisted: result.changed,
-        revokedBy: covered === undefined ? RevocationScope.UNSPECIFIED : SCOPE[covered.scope],
+        revokedBy: scopeOf(covered),
       };
     }),
 
     unblacklist: observed(observer, "Unblacklist", async (request, ctx, trace) => {
       support.requireAdmin(ctx, "Unblacklist");
-      const reason = reasonOf(request.reason);
-      const { verified } = await target(request.token, ctx, trace, "Unblacklist");
+      const reason = support.reason(request.reason);
+      // The key is checked above, so a `token` field needs no second check.
+      const verified =
+        request.token === "" ? await support.authenticate(ctx, trace) : await support.verifyArgument(request.token, trace);
       const fp = verified.fingerprint;
       const result = await storeCall("restore", fp, () =>
         store.restore(
@@ -97,7 +96,7 @@ export function tokenRpcs(
         token: verified.token,
         info: still === undefined ? info : `${info}; it is still revoked: ${describeMatch(still)}`,
         wasBlacklisted: result.changed,
-        revokedBy: still === undefined ? RevocationScope.UNSPECIFIED : SCOPE[still.scope],
+        revokedBy: scopeOf(still),
       };
     }),
 
@@ -108,7 +107,6 @@ export function tokenRpcs(
       try {
         verified = await support.verifyField(token);
       } catch (err) {
-        if (err instanceof KeysUnavailable) throw new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable);
         if (!(err instanceof TokenRejected)) throw err;
         return { success: true, valid: false, verified: false, info: err.message, fingerprint: fingerprint(token.trim()) };
       }
@@ -120,7 +118,7 @@ export function tokenRpcs(
         verified: true,
         info: match === undefined ? "Token is valid" : describeMatch(match),
         fingerprint: verified.fingerprint,
-        revokedBy: match === undefined ? RevocationScope.UNSPECIFIED : SCOPE[match.scope],
+        revokedBy: scopeOf(match),
         decodedToken: verified.claims as JsonObject,
       };
     }),
