@@ -19,7 +19,8 @@ export interface BenchProcess {
 }
 
 /**
- * Starts `node --import tsx <script>` on a free port, on core `cpu` when
+ * Starts `node <script>` on a free port (through tsx for a `.ts` script: the
+ * baselines; the service runs compiled, as in production), on core `cpu` when
  * given, and waits until the port accepts connections (polled, with a deadline).
  */
 export async function startProcess(
@@ -29,7 +30,7 @@ export async function startProcess(
   cpu?: number,
 ): Promise<BenchProcess> {
   const port = await freePort();
-  const node = [process.execPath, "--import", "tsx", script];
+  const node = script.endsWith(".ts") ? [process.execPath, "--import", "tsx", script] : [process.execPath, script];
   // taskset execs node in place, so the child's pid is node's.
   const command = cpu === undefined ? node : ["taskset", "-c", String(cpu), ...node];
   const child: ChildProcess = spawn(command[0]!, command.slice(1), {

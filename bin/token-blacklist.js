@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// The `token-blacklist` command. The sources are TypeScript, loaded through tsx.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../src/cli/main.ts");
+// The `token-blacklist` command: the compiled CLI (`npm run build` writes dist/).
+await import("../dist/src/cli/main.js");

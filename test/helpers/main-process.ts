@@ -14,7 +14,7 @@ export interface MainProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs src/main.ts with `env` on top of a minimal environment; resolves once it listens. */
+/** Runs the compiled entry point (dist/src/main.js, as `npm start` does) with `env` on top of a minimal environment; resolves once it listens. */
 export async function startMain(env: Record<string, string>): Promise<MainProcess> {
   const child = spawnMain(env);
   let output = "";
@@ -45,7 +45,7 @@ export async function startMain(env: Record<string, string>): Promise<MainProces
   };
 }
 
-/** Runs src/main.ts to completion (for start-up failures); resolves with its exit code and output. */
+/** Runs the compiled entry point to completion (for start-up failures); resolves with its exit code and output. */
 export function runMainToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const child = spawnMain(env);
   let output = "";
@@ -61,7 +61,7 @@ export function runMainToExit(env: Record<string, string>): Promise<{ code: numb
 }
 
 function spawnMain(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  return spawn(process.execPath, ["dist/src/main.js"], {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
