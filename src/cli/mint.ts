@@ -1,5 +1,6 @@
-import jwt from "jsonwebtoken";
+import { createSecretKey } from "node:crypto";
 import { ConfigError, type JwtConfig } from "../config.js";
+import { signHmac } from "../jwt/jws.js";
 
 /** What `mint` puts in a development token. */
 export interface MintOptions {
@@ -18,10 +19,11 @@ export function mintToken(config: JwtConfig, options: MintOptions): string {
   if (config.key.kind !== "secret") {
     throw new ConfigError("mint signs with JWT_SECRET; this configuration verifies public keys, so tokens must come from their issuer");
   }
-  const algorithm = config.algorithms[0] as jwt.Algorithm;
-  const payload: Record<string, unknown> = { ...options.claims, sub: options.sub };
+  const algorithm = config.algorithms[0] as "HS256" | "HS384" | "HS512";
+  const iat = Math.floor(Date.now() / 1000);
+  const payload: Record<string, unknown> = { ...options.claims, sub: options.sub, iat, exp: iat + options.ttlSeconds, iss: config.issuer };
   if (config.audience !== undefined && payload.aud === undefined) payload.aud = config.audience[0];
-  return jwt.sign(payload, config.key.secret, { algorithm, issuer: config.issuer, expiresIn: options.ttlSeconds });
+  return signHmac(algorithm, createSecretKey(Buffer.from(config.key.secret, "utf8")), { typ: "JWT" }, payload);
 }
 
 /** Parses "3600", "90s", "15m", "12h" or "7d" into seconds. */

@@ -1,5 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
-import { KeysUnavailable, type KeySource } from "./key-source.js";
+import { safeUrl } from "../safe-url.js";
+import { KeysUnavailable, unusableKeyReason, type KeySource } from "./key-source.js";
 import { TokenRejected } from "./token-rejected.js";
 
 /** Options for {@link openJwksKeySource}. */
@@ -65,6 +66,7 @@ export async function openJwksKeySource(options: JwksOptions): Promise<KeySource
 
 function unknownKey(kid: string | undefined): TokenRejected {
   return new TokenRejected(
+    "KEY_NOT_FOUND",
     kid === undefined ? "Token has no kid and the key set holds several keys" : "Token key id (kid) is not in the issuer's key set",
   );
 }
@@ -72,22 +74,33 @@ function unknownKey(kid: string | undefined): TokenRejected {
 async function fetchKeys(options: JwksOptions): Promise<Map<string, KeyObject>> {
   let body: unknown;
   try {
-    const res = await fetch(options.url, { signal: AbortSignal.timeout(options.timeoutMs ?? 5000) });
+    // fetch refuses URLs with credentials: they travel as Basic auth instead.
+    const url = new URL(options.url);
+    const headers: Record<string, string> = {};
+    if (url.username !== "" || url.password !== "") {
+      const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+      headers.authorization = `Basic ${Buffer.from(credentials).toString("base64")}`;
+      url.username = "";
+      url.password = "";
+    }
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(options.timeoutMs ?? 5000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     body = await res.json();
   } catch (err) {
-    throw new KeysUnavailable(`JWT_JWKS_URL: cannot fetch ${options.url}: ${(err as Error).message}`);
+    throw new KeysUnavailable(`JWT_JWKS_URL: cannot fetch ${safeUrl(options.url)}: ${(err as Error).message}`);
   }
   const list = (body as { keys?: unknown }).keys;
-  if (!Array.isArray(list)) throw new KeysUnavailable(`JWT_JWKS_URL: ${options.url} has no "keys" array`);
+  if (!Array.isArray(list)) throw new KeysUnavailable(`JWT_JWKS_URL: ${safeUrl(options.url)} has no "keys" array`);
   const keys = new Map<string, KeyObject>();
   list.forEach((jwk: JsonWebKey & { kid?: string; use?: string }, index) => {
     if (typeof jwk !== "object" || jwk === null || jwk.kty === "oct") return;
     if (jwk.use !== undefined && jwk.use !== "sig") return;
     try {
-      keys.set(jwk.kid ?? `#${index}`, createPublicKey({ key: jwk, format: "jwk" }));
+      const key = createPublicKey({ key: jwk, format: "jwk" });
+      // A key we cannot use (or should not: a short RSA key) is skipped; the others still serve.
+      if (unusableKeyReason(key) === undefined) keys.set(jwk.kid ?? `#${index}`, key);
     } catch {
-      // A key we cannot use is skipped; the others still serve.
+      // Not a key at all: skipped too.
     }
   });
   return keys;

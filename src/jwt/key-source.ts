@@ -33,6 +33,18 @@ export function secretKeySource(secret: string): KeySource {
   return { keyFor: () => key, close: () => {} };
 }
 
+/** RSA keys shorter than this are refused (RFC 7518 3.3 asks for 2048 bits or more). */
+export const MIN_RSA_BITS = 2048;
+
+/** Why a public key cannot verify tokens, or undefined when it can. */
+export function unusableKeyReason(key: KeyObject): string | undefined {
+  const type = key.asymmetricKeyType;
+  if (type !== "rsa" && type !== "rsa-pss" && type !== "ec") return `a ${type ?? "secret"} key, which verifies none of RS, PS and ES`;
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (type !== "ec" && (bits === undefined || bits < MIN_RSA_BITS)) return `an RSA key of ${bits} bits, shorter than ${MIN_RSA_BITS}`;
+  return undefined;
+}
+
 /** One public key (or certificate) from a PEM file (JWT_PUBLIC_KEY_FILE). */
 export function publicKeyFileSource(path: string): KeySource {
   let key: KeyObject;
@@ -41,5 +53,7 @@ export function publicKeyFileSource(path: string): KeySource {
   } catch (err) {
     throw new KeysUnavailable(`JWT_PUBLIC_KEY_FILE: cannot read a public key from ${path}: ${(err as Error).message}`);
   }
+  const unusable = unusableKeyReason(key);
+  if (unusable !== undefined) throw new KeysUnavailable(`JWT_PUBLIC_KEY_FILE: ${path} holds ${unusable}`);
   return { keyFor: () => key, close: () => {} };
 }

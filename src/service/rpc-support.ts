@@ -47,7 +47,7 @@ export function createRpcSupport(deps: TokenServiceDeps): RpcSupport {
     throw keysUnavailable(err);
   };
   const verifyField = async (token: string): Promise<VerifiedToken> => {
-    if (token.length > deps.maxTokenBytes) throw new TokenRejected(`Token is too long: the limit is ${deps.maxTokenBytes} bytes`);
+    if (token.length > deps.maxTokenBytes) throw new TokenRejected("TOKEN_MALFORMED", `Token is too long: the limit is ${deps.maxTokenBytes} bytes`);
     return deps.verifier(token.trim()).catch((err: unknown) => {
       throw keysUnavailable(err);
     });
