@@ -3,6 +3,8 @@
  * A bad value stops start-up with a message that names the variable.
  */
 
+import { safeUrl } from "./safe-url.js";
+
 /** HMAC algorithms: verified with JWT_SECRET. */
 export const SYMMETRIC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
 /** Public-key algorithms: verified with JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL. */
@@ -12,9 +14,6 @@ export type Algorithm = (typeof SYMMETRIC_ALGORITHMS)[number] | (typeof ASYMMETR
 
 /** The original service's secret: fine for trying it out, refused in production. */
 export const DEFAULT_JWT_SECRET = "discogs";
-/** Default JWT_MAX_LIFETIME_SECONDS: 30 days, longer than any access or refresh token should live. */
-export const DEFAULT_MAX_LIFETIME_SECONDS = 30 * 86400;
-
 /** The original service's issuer. */
 export const DEFAULT_JWT_ISSUER = "https://www.discogs.com/";
 
@@ -35,10 +34,10 @@ export interface JwtConfig {
   /** Claims every token must carry, besides `exp`. */
   requiredClaims: string[];
   /**
-   * When set (the default), `exp - iat` may not exceed it and tokens must
-   * carry `iat`; jti and subject revocations are forgotten this long after
-   * they can last match. Undefined (JWT_MAX_LIFETIME_SECONDS=0): no limit,
-   * `iat` optional, and jti and subject revocations are kept until lifted.
+   * Opt-in (JWT_MAX_LIFETIME_SECONDS): `exp - iat` may not exceed it and tokens
+   * must carry `iat`, which lets jti and subject revocations be forgotten once
+   * no token they match can verify. Undefined (the default, as the original
+   * service): no limit, `iat` optional, jti and subject revocations kept until lifted.
    */
   maxLifetimeSeconds: number | undefined;
   /** Leeway for `exp` and `nbf` against clock skew between issuer and us. */
@@ -97,7 +96,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (maxHeaderBytes < maxTokenBytes + 1024) {
     throw new ConfigError(`MAX_HEADER_BYTES: must leave room for a token of MAX_TOKEN_BYTES (${maxTokenBytes}) plus 1024`);
   }
-  const maxLifetime = integer(env, "JWT_MAX_LIFETIME_SECONDS", DEFAULT_MAX_LIFETIME_SECONDS, 0, 10 * 365 * 86400);
+  const maxLifetime = integer(env, "JWT_MAX_LIFETIME_SECONDS", 0, 0, 10 * 365 * 86400);
   return {
     port: integer(env, "PORT", 35000, 0, 65535),
     host: nonEmpty(env, "HOST"),
@@ -177,7 +176,7 @@ function keyAndAlgorithms(env: Env): Pick<JwtConfig, "key" | "algorithms"> {
 
   if (publicKeyFile !== undefined) return { key: { kind: "public-key-file", path: publicKeyFile }, algorithms: algorithms as Algorithm[] };
   if (jwksUrl !== undefined) {
-    if (!/^https?:\/\//.test(jwksUrl)) throw new ConfigError(`JWT_JWKS_URL: expected an http(s) URL, got "${jwksUrl}"`);
+    if (!/^https?:\/\//.test(jwksUrl)) throw new ConfigError(`JWT_JWKS_URL: expected an http(s) URL, got ${safeUrl(jwksUrl)}`);
     return {
       key: {
         kind: "jwks",

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { jtiRevocationExpiresAtMs, subjectRevocationExpiresAtMs } from "../jwt/validity.js";
 import type { Entry, EntryId } from "../store/revocation-store.js";
 import { InvalidCursor } from "../store/revocation-store.js";
 import { observed } from "./call.js";
@@ -25,7 +26,6 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
   const { deps, observer, storeCall } = support;
   const { store } = deps;
   const toleranceMs = deps.clockToleranceSeconds * 1000;
-  const lifetimeMs = deps.maxLifetimeSeconds === undefined ? undefined : deps.maxLifetimeSeconds * 1000;
 
   const name = (value: string, field: string) => support.text(value, field, { required: true, maxChars: MAX_NAME_CHARS });
   const issuerOf = (issuer: string) =>
@@ -59,9 +59,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
     revokeJti: operator("RevokeJti", async (request) => {
       const id = jtiId(request);
       const reason = support.reason(request.reason);
-      // A token with this jti was issued by now (iat, give or take the clock
-      // tolerance), so it expires within the maximum lifetime from now.
-      const expiresAtMs = lifetimeMs === undefined ? undefined : Date.now() + lifetimeMs + 2 * toleranceMs;
+      const expiresAtMs = jtiRevocationExpiresAtMs(Date.now(), deps.maxLifetimeSeconds, toleranceMs);
       const result = await storeCall("revoke", undefined, () => store.revoke(id, { actor: "admin", reason, expiresAtMs }));
       if (result.event !== undefined) observer?.changed(result.event);
       return {
@@ -85,9 +83,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
       const reason = support.reason(request.reason);
       const now = Date.now();
       const cutoffMs = request.issuedBefore === undefined ? now : cutoffOf(request.issuedBefore, now, toleranceMs);
-      // Tokens issued before the cutoff are all expired once the maximum
-      // lifetime (and the clock tolerance) has passed after it.
-      const expiresAtMs = lifetimeMs === undefined ? undefined : cutoffMs + lifetimeMs + toleranceMs;
+      const expiresAtMs = subjectRevocationExpiresAtMs(cutoffMs, deps.maxLifetimeSeconds, toleranceMs);
       const result = await storeCall("revoke", undefined, () =>
         store.revoke(id, { actor: "admin", reason, issuedBeforeMs: cutoffMs, expiresAtMs }),
       );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, loadConfig } from "../../src/config.js";
 
 describe("loadConfig", () => {
   it("reproduces the original service by default, on the embedded store", () => {
@@ -11,7 +11,7 @@ describe("loadConfig", () => {
       algorithms: ["HS256"],
       audience: undefined,
       requiredClaims: [],
-      maxLifetimeSeconds: 30 * 86400,
+      maxLifetimeSeconds: undefined,
     });
     expect(config.failOpen).toBe(false);
     expect(config.maxHeaderBytes).toBe(32768);
@@ -30,8 +30,10 @@ describe("loadConfig", () => {
     expect(loadConfig({ REDIS_URL: "redis://h:1", HISTORY_MAX_EVENTS: "500" }).store).toMatchObject({ historyMaxEvents: 500 });
   });
 
-  it("lifts the token lifetime limit with JWT_MAX_LIFETIME_SECONDS=0", () => {
+  it("limits token lifetime only when JWT_MAX_LIFETIME_SECONDS asks for it, as the original service did not", () => {
+    expect(loadConfig({}).jwt.maxLifetimeSeconds).toBeUndefined();
     expect(loadConfig({ JWT_MAX_LIFETIME_SECONDS: "0" }).jwt.maxLifetimeSeconds).toBeUndefined();
+    expect(loadConfig({ JWT_MAX_LIFETIME_SECONDS: "86400" }).jwt.maxLifetimeSeconds).toBe(86400);
   });
 
   it("never echoes a malformed REDIS_URL, which may hold a password", () => {
