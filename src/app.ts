@@ -1,13 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { ConfigError, type Config } from "./config.js";
 import { openKeySource } from "./jwt/open-key-source.js";
 import { createVerifier } from "./jwt/verifier.js";
 import type { Logger } from "./logger.js";
+import { createCallObserver, labelled } from "./call-observer.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createServer } from "./server/create-server.js";
-import type { ServiceObserver } from "./service/call.js";
 import { createTokenService } from "./service/token-service.js";
 import { openStore } from "./store/open-store.js";
 import type { RevocationStore } from "./store/revocation-store.js";
@@ -54,7 +53,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       maxLifetimeSeconds: config.jwt.maxLifetimeSeconds,
       clockToleranceSeconds: config.jwt.clockToleranceSeconds,
       failOpen: config.failOpen,
-      observer: observe(metrics, logger),
+      observer: createCallObserver(metrics, logger),
     });
     const server = createServer({
       handlers,
@@ -64,7 +63,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       readMaxBytes: config.maxBodyBytes,
       corsOrigins: config.corsOrigins,
       tls,
-      onInternalError: (err) => logger.error({ error: String(err) }, "internal error"),
+      onInternalError: (err) => logger.error({ err }, "internal error"),
     });
     const address = await server.listen(config.port, config.host);
     return {
@@ -82,56 +81,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     keys.close();
     throw err;
   }
-}
-
-/**
- * Memoizes prom-client label children by a string key: `labels({...})`
- * hashes its label object on every call, which shows on the hot path.
- */
-function labelled<T>(make: (key: string) => T): (key: string) => T {
-  const children = new Map<string, T>();
-  return (key) => {
-    let child = children.get(key);
-    if (child === undefined) children.set(key, (child = make(key)));
-    return child;
-  };
-}
-
-/** Logs one line per call and keeps the metrics; only fingerprints, never tokens. */
-function observe(metrics: Metrics, logger: Logger): ServiceObserver {
-  const counted = labelled((key: string) => {
-    const [rpc, protocol, code] = key.split(" ") as [string, string, string];
-    return metrics.requests.labels({ rpc, protocol, code });
-  });
-  const timed = labelled((key: string) => {
-    const [rpc, protocol] = key.split(" ") as [string, string];
-    return metrics.requestSeconds.labels({ rpc, protocol });
-  });
-  return {
-    callCompleted({ rpc, protocol, code, durationMs, fingerprint, message }) {
-      const codeName = code === undefined ? "ok" : codeToString(code);
-      counted(`${rpc} ${protocol} ${codeName}`).inc();
-      timed(`${rpc} ${protocol}`).observe(durationMs / 1000);
-      if (logger.isLevelEnabled("info")) {
-        logger.info({ rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, info: message }, "request");
-      }
-    },
-    changed(event) {
-      const change = event.action === "revoke" ? "revoked" : "restored";
-      metrics.revocations.inc({ change, scope: event.scope });
-      // The history event, as logged: fingerprint, jti, subject, never a token.
-      const { id, atMs: _at, action: _action, ...fields } = event;
-      logger.info({ change, ...fields, event: id }, `${event.scope} ${change}`);
-    },
-    storeError(operation, fingerprint, error) {
-      metrics.storeErrors.inc({ operation });
-      logger.warn({ operation, fingerprint, error: error.message }, "revocation store call failed");
-    },
-    failedOpen(fingerprint) {
-      metrics.failOpen.inc();
-      logger.error({ fingerprint }, "FAIL_OPEN: answered valid WITHOUT a revocation check; the store is down");
-    },
-  };
 }
 
 async function ready(store: RevocationStore): Promise<boolean> {

@@ -82,6 +82,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  createLogger("info").fatal({ error: String(err) }, "start-up failed");
+  createLogger("info").fatal({ err }, "start-up failed");
   process.exit(1);
 });

@@ -34,8 +34,8 @@ export interface ServerOptions {
   corsOrigins?: readonly string[];
   /** PEM certificate chain and key: serve TLS (h2 and http/1.1 by ALPN) instead of cleartext. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
-  /** Where failures that are our fault are reported. */
-  onInternalError?: (err: unknown) => void;
+  /** Where failures that are our fault are reported (the log, at error level). */
+  onInternalError: (err: unknown) => void;
 }
 
 /**
@@ -49,7 +49,7 @@ export function createServer(options: ServerOptions): SinglePortServer {
   const readMaxBytes = options.readMaxBytes ?? 64 * 1024;
   // The transports hand each handler the request message its route decoded for that RPC.
   const impls = options.handlers as unknown as Readonly<Record<string, UnaryHandler>>;
-  const onInternalError = options.onInternalError ?? ((err) => console.error(err));
+  const onInternalError = options.onInternalError;
   const rest = createRestHandler({
     routes: restRoutes(TokenService),
     impls,

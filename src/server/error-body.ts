@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { INTERNAL_MESSAGE } from "../service/call.js";
 
 /** A REST error as the original service's clients read it, with its HTTP status. */
 export interface RestError {
@@ -14,7 +15,7 @@ export interface RestError {
  */
 export function restError(err: unknown): RestError {
   const connectError =
-    err instanceof ConnectError ? err : new ConnectError("Internal error; the server log has details", Code.Internal);
+    err instanceof ConnectError ? err : new ConnectError(INTERNAL_MESSAGE, Code.Internal);
   return {
     status: codeToHttpStatus(connectError.code),
     body: { success: false, info: connectError.rawMessage, code: codeToString(connectError.code) },

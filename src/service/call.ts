@@ -33,7 +33,12 @@ export interface ServiceObserver {
   storeError(operation: "check" | "revoke" | "restore" | "lookup" | "history", fingerprint: string | undefined, error: Error): void;
   /** Info said "valid" without a revocation check (FAIL_OPEN=true, store down). */
   failedOpen(fingerprint: string): void;
+  /** A handler failed in a way no rule foresaw (a bug, or a dependency misbehaving): the caller got {@link INTERNAL_MESSAGE}. */
+  internalError(rpc: string, protocol: string, error: unknown): void;
 }
+
+/** What a caller is told of an internal error: the details go to the log, never over the wire. */
+export const INTERNAL_MESSAGE = "Internal error; the server log has details";
 
 /** Per-call facts the observer reports once the call ends. */
 export interface Trace {
@@ -41,8 +46,10 @@ export interface Trace {
 }
 
 /**
- * Wraps one RPC so the observer hears of it whatever the outcome; without an
- * observer the wrapper costs nothing.
+ * Wraps one RPC so the observer hears of it whatever the outcome. A failure
+ * that is not a ConnectError is reported once, as an internal error, and
+ * leaves as INTERNAL with a stable message, whichever transport called.
+ * Without an observer the wrapper costs nothing.
  */
 export function observed<Req, R>(
   observer: ServiceObserver | undefined,
@@ -57,8 +64,13 @@ export function observed<Req, R>(
     try {
       return await run(request, ctx, trace);
     } catch (err) {
-      failure = ConnectError.from(err);
-      throw err;
+      if (err instanceof ConnectError) {
+        failure = err;
+      } else {
+        observer.internalError(rpc, ctx.protocolName, err);
+        failure = new ConnectError(INTERNAL_MESSAGE, Code.Internal, undefined, undefined, err);
+      }
+      throw failure;
     } finally {
       observer.callCompleted({
         rpc,
