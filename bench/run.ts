@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   for (const token of revoked) await client.set(`tbl:${fingerprintOf(token)}`, "1", "PX", 3_600_000);
   const tokens = [...valid, ...revoked]; // one in six revoked
 
-  const service = stopsLater(await startProcess("service", "src/main.ts", env, serverCpu));
+  const service = stopsLater(await startProcess("service", "dist/src/main.js", env, serverCpu));
   const baselineHttp = stopsLater(await startProcess("node:http baseline", "bench/baseline-http.ts", env, serverCpu));
   const baselineGrpc = stopsLater(await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env, serverCpu));
 
@@ -282,7 +282,7 @@ main()
     console.error(err);
     process.exitCode = 1;
   })
-  .finally(async () => {
-    for (const thing of started.reverse()) await thing.stop().catch(() => {});
-    process.exit(); // with process.exitCode; a failed run may leave a Redis client open
+  .finally(() => {
+    const stops = started.reverse().reduce((chain, thing) => chain.then(() => thing.stop().catch(() => {})), Promise.resolve());
+    void stops.then(() => process.exit()); // with process.exitCode; a failed run may leave a Redis client open
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, connectJsonClient, grpcJsClient, grpcWebClient, restHttp1Client } from "./helpers/clients.js";
-import { parsePrometheus, valueOf } from "./helpers/prometheus.js";
+import { parsePrometheus, sampleValue } from "./helpers/prometheus.js";
 import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
 
@@ -32,7 +32,7 @@ describe("metrics", () => {
       grpc.close();
     }
     const after = await scrape();
-    const delta = (name: string, labels: Record<string, string>) => valueOf(after, name, labels) - valueOf(before, name, labels);
+    const delta = (name: string, labels: Record<string, string>) => sampleValue(after, name, labels) - sampleValue(before, name, labels);
 
     const requests = "token_blacklist_requests_total";
     expect(delta(requests, { rpc: "Info", protocol: "rest", code: "ok" })).toBe(1);
@@ -48,7 +48,7 @@ describe("metrics", () => {
     expect(delta("token_blacklist_store_duration_seconds_count", { operation: "check", outcome: "ok" })).toBe(7);
     expect(delta("token_blacklist_revocations_total", { change: "revoked", scope: "token" })).toBe(1);
     expect(delta("token_blacklist_revocations_total", { change: "restored", scope: "token" })).toBe(1);
-    expect(valueOf(after, "process_resident_memory_bytes")).toBeGreaterThan(0);
+    expect(sampleValue(after, "process_resident_memory_bytes")).toBeGreaterThan(0);
   });
 });
 

@@ -322,7 +322,7 @@ describe.each(factories)("RevocationStore contract: $name", (factory) => {
       const events = await eventsAbout(store, id);
       // Every change, and only changes, were recorded; they alternate, as a state machine must.
       expect(events).toHaveLength(results.filter((r) => r.changed).length);
-      events.forEach((event, i) => i > 0 && expect(event.action).not.toBe(events[i - 1]!.action));
+      for (let i = 1; i < events.length; i++) expect(events[i]!.action).not.toBe(events[i - 1]!.action);
       const last = events.at(-1);
       const revoked = (await store.lookup(id)) !== undefined;
       expect(revoked).toBe(last?.action === "revoke");
@@ -435,7 +435,7 @@ describe("Redis specifics", () => {
       // A subject entry lives from its cutoff for the lifetime it is given, and holds the cutoff.
       const subject = subjectId("bob");
       await store.revoke(subject, revokeFor(Date.now() + 120_000, 1_700_000_000_123));
-      const key = "ttl:" + entryKey(subject);
+      const key = `ttl:${entryKey(subject)}`;
       expect(await server.command("GET", key)).toBe("1700000000123");
       expect((await server.command("PTTL", key)) as number).toBeGreaterThan(115_000);
     } finally {

@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const [command, ...tokens] = positionals;
   if (values.help || command === undefined) {
-    process.stdout.write(USAGE + "\n");
+    process.stdout.write(`${USAGE}\n`);
     return command === undefined && !values.help ? 2 : 0;
   }
 
@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
       ttlSeconds: parseDuration(values.ttl ?? "1h"),
       claims: parseClaims(values.claim ?? []),
     });
-    process.stdout.write(values.json ? JSON.stringify({ token }) + "\n" : token + "\n");
+    process.stdout.write(values.json ? `${JSON.stringify({ token })}\n` : `${token}\n`);
     return 0;
   }
   const isOperator = (OPERATOR_COMMANDS as readonly string[]).includes(command);
@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, got "${values.limit}"`);
     try {
       const events = await createOperatorClient(endpoint).history(limit);
-      for (const event of events) process.stdout.write((values.json ? JSON.stringify(event) : describeEvent(event)) + "\n");
+      for (const event of events) process.stdout.write(`${values.json ? JSON.stringify(event) : describeEvent(event)}\n`);
       return 0;
     } catch (err) {
       const error = ConnectError.from(err);
@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     return runAll(list, (name) => client.run(command as OperatorCommand, name), {
       ...output,
       noun,
-      describe: (r) => `${r.ok ? (r.changed ? "changed" : "same   ") : "refused"}  ${noun} ${r.name}  ${r.ok ? "" : r.code + ": "}${r.info}`,
+      describe: (r) => `${r.ok ? (r.changed ? "changed" : "same   ") : "refused"}  ${noun} ${r.name}  ${r.ok ? "" : `${r.code}: `}${r.info}`,
     });
   }
   const run = createTokenClient(endpoint);
@@ -143,7 +143,7 @@ async function runAll<R extends { ok: boolean }>(
     const result = await run(item);
     done++;
     if (!result.ok) failed++;
-    process.stdout.write((options.json ? JSON.stringify(result) : options.describe(result)) + "\n");
+    process.stdout.write(`${options.json ? JSON.stringify(result) : options.describe(result)}\n`);
     if (options.showProgress) process.stderr.write(`\r${done} done, ${failed} failed`);
   }
   if (options.showProgress) process.stderr.write("\r");

@@ -86,7 +86,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     throw new StoreUnavailable(`REDIS_URL: cannot connect to Redis: ${(err as Error).message}`);
   }
   const prefix = options.keyPrefix;
-  const stream = prefix + "history";
+  const stream = `${prefix}history`;
   const maxLen = String(options.historyMaxEvents);
   const guard = async <T>(command: Promise<T>): Promise<T> => {
     try {

@@ -19,9 +19,9 @@ export function entryKey(id: EntryId): string {
     case "token":
       return id.fingerprint;
     case "jti":
-      return "j:" + JSON.stringify([id.issuer, id.jti]);
+      return `j:${JSON.stringify([id.issuer, id.jti])}`;
     case "subject":
-      return "s:" + JSON.stringify([id.issuer, id.subject]);
+      return `s:${JSON.stringify([id.issuer, id.subject])}`;
   }
 }
 

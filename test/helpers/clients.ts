@@ -2,7 +2,7 @@ import * as http2 from "node:http2";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { type Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";

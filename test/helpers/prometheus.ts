@@ -22,7 +22,7 @@ export function parsePrometheus(text: string): Sample[] {
 }
 
 /** The value of the one sample with this name and these labels (0 when absent). */
-export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+export function sampleValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
   const found = samples.filter(
     (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
   );

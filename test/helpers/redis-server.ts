@@ -106,7 +106,7 @@ function rawCommand(port: number, args: string[]): Promise<unknown> {
       }
     });
     socket.connect(port, "127.0.0.1", () => {
-      socket.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(""));
+      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`);
     });
   });
 }

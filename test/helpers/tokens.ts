@@ -55,7 +55,7 @@ const P256_N = BigInt("0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC
 export function ecdsaOtherS(token: string): string {
   const [header, payload, signature] = token.split(".") as [string, string, string];
   const bytes = Buffer.from(signature, "base64url");
-  const s = BigInt("0x" + bytes.subarray(32).toString("hex"));
+  const s = BigInt(`0x${bytes.subarray(32).toString("hex")}`);
   const other = Buffer.from((P256_N - s).toString(16).padStart(64, "0"), "hex");
   return `${header}.${payload}.${Buffer.concat([bytes.subarray(0, 32), other]).toString("base64url")}`;
 }

@@ -1,9 +1,9 @@
 import { create, toBinary, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/health/v1/health_pb.js";
-import { BlacklistResponseSchema, InfoResponseSchema, UnblacklistResponseSchema } from "../gen/tokens/v1/token_service_pb.js";
-import { createBinaryWriter } from "../src/server/grpc-binary.js";
+import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
+import { BlacklistResponseSchema, InfoResponseSchema, UnblacklistResponseSchema } from "../../gen/tokens/v1/token_service_pb.js";
+import { createBinaryWriter } from "../../src/server/grpc-binary.js";
 
 describe("createBinaryWriter", () => {
   it.each([
@@ -37,5 +37,5 @@ describe("createBinaryWriter on random claims", () => {
 function noProtoKey(value: unknown): boolean {
   if (typeof value !== "object" || value === null) return true;
   if (Array.isArray(value)) return value.every(noProtoKey);
-  return !Object.prototype.hasOwnProperty.call(value, "__proto__") && Object.values(value).every(noProtoKey);
+  return !Object.hasOwn(value, "__proto__") && Object.values(value).every(noProtoKey);
 }

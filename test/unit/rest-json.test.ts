@@ -1,8 +1,8 @@
 import { create, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/health/v1/health_pb.js";
-import { BlacklistResponseSchema, InfoResponseSchema, UnblacklistResponseSchema } from "../gen/tokens/v1/token_service_pb.js";
-import { createRestJson } from "../src/server/rest-json.js";
+import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
+import { BlacklistResponseSchema, InfoResponseSchema, UnblacklistResponseSchema } from "../../gen/tokens/v1/token_service_pb.js";
+import { createRestJson } from "../../src/server/rest-json.js";
 
 /** The reference: what protobuf-es makes of the same init. */
 const reference = (schema: DescMessage, init: Record<string, unknown>) =>
