@@ -40,7 +40,9 @@ server.addService(pkg.tokens.v1.TokenService.service, {
       callback({ code: grpc.status.UNAUTHENTICATED, details: "invalid token" });
       return;
     }
-    const fingerprint = createHash("sha256").update(token.slice(0, token.lastIndexOf("."))).digest("base64url");
+    const fingerprint = createHash("sha256")
+      .update(token.slice(0, token.lastIndexOf(".")))
+      .digest("base64url");
     if ((await redis.exists(prefix + fingerprint)) === 1) {
       callback({ code: grpc.status.UNAUTHENTICATED, details: "Token is blacklisted" });
       return;

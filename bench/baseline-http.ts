@@ -25,7 +25,9 @@ const server = createServer(async (req, res) => {
     res.writeHead(401, { "content-type": "application/json" }).end('{"success":false,"info":"invalid token"}');
     return;
   }
-  const fingerprint = createHash("sha256").update(token.slice(0, token.lastIndexOf("."))).digest("base64url");
+  const fingerprint = createHash("sha256")
+    .update(token.slice(0, token.lastIndexOf(".")))
+    .digest("base64url");
   if ((await redis.exists(prefix + fingerprint)) === 1) {
     res.writeHead(401, { "content-type": "application/json" }).end('{"success":false,"info":"Token is blacklisted"}');
     return;

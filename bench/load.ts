@@ -64,11 +64,29 @@ export async function grpcLoad(
   const each = Math.max(1, Math.floor(options.connections / tokens.length));
   const outputs = await Promise.all(
     tokens.map((token) =>
-      run("h2load", [
-        "-D", String(options.seconds), "-c", String(each), "-m", String(options.streams), "-t", "1",
-        "-H", `authorization: Bearer ${token}`, "-H", "content-type: application/grpc", "-H", "te: trailers",
-        "-d", body, `http://127.0.0.1:${port}/tokens.v1.TokenService/Info`,
-      ], { maxBuffer: 1 << 20 }),
+      run(
+        "h2load",
+        [
+          "-D",
+          String(options.seconds),
+          "-c",
+          String(each),
+          "-m",
+          String(options.streams),
+          "-t",
+          "1",
+          "-H",
+          `authorization: Bearer ${token}`,
+          "-H",
+          "content-type: application/grpc",
+          "-H",
+          "te: trailers",
+          "-d",
+          body,
+          `http://127.0.0.1:${port}/tokens.v1.TokenService/Info`,
+        ],
+        { maxBuffer: 1 << 20 },
+      ),
     ),
   );
   let rps = 0;
@@ -110,12 +128,31 @@ export async function pacedGrpcH2load(
     const logs = tokens.map((_, i) => join(dir, `requests-${i}.tsv`));
     await Promise.all(
       tokens.map((token, i) =>
-        run("h2load", [
-          "-D", String(options.seconds), "-c", String(options.connections), "-m", "16", "-t", "1",
-          `--rps=${perClient.toFixed(3)}`, `--log-file=${logs[i]}`,
-          "-H", `authorization: Bearer ${token}`, "-H", "content-type: application/grpc", "-H", "te: trailers",
-          "-d", body, `http://127.0.0.1:${port}/tokens.v1.TokenService/Info`,
-        ], { maxBuffer: 1 << 20 }),
+        run(
+          "h2load",
+          [
+            "-D",
+            String(options.seconds),
+            "-c",
+            String(options.connections),
+            "-m",
+            "16",
+            "-t",
+            "1",
+            `--rps=${perClient.toFixed(3)}`,
+            `--log-file=${logs[i]}`,
+            "-H",
+            `authorization: Bearer ${token}`,
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+            "-d",
+            body,
+            `http://127.0.0.1:${port}/tokens.v1.TokenService/Info`,
+          ],
+          { maxBuffer: 1 << 20 },
+        ),
       ),
     );
     const micros: number[] = [];
@@ -129,7 +166,8 @@ export async function pacedGrpcH2load(
       }
     }
     micros.sort((a, b) => a - b);
-    const at = (q: number) => (micros.length === 0 ? Number.NaN : micros[Math.min(micros.length - 1, Math.floor(q * micros.length))]! / 1000);
+    const at = (q: number) =>
+      micros.length === 0 ? Number.NaN : micros[Math.min(micros.length - 1, Math.floor(q * micros.length))]! / 1000;
     return { requestsPerSecond: micros.length / options.seconds, p50Ms: at(0.5), p99Ms: at(0.99), errors: 0, unexpected };
   } finally {
     rmSync(dir, { recursive: true, force: true });

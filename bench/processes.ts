@@ -23,12 +23,7 @@ export interface BenchProcess {
  * baselines; the service runs compiled, as in production), on core `cpu` when
  * given, and waits until the port accepts connections (polled, with a deadline).
  */
-export async function startProcess(
-  name: string,
-  script: string,
-  env: Record<string, string>,
-  cpu?: number,
-): Promise<BenchProcess> {
+export async function startProcess(name: string, script: string, env: Record<string, string>, cpu?: number): Promise<BenchProcess> {
   const port = await freePort();
   const node = script.endsWith(".ts") ? [process.execPath, "--import", "tsx", script] : [process.execPath, script];
   // taskset execs node in place, so the child's pid is node's.

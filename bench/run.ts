@@ -55,7 +55,9 @@ const serverCpu = (() => {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fingerprintOf = (token: string) =>
-  createHash("sha256").update(token.slice(0, token.lastIndexOf("."))).digest("base64url");
+  createHash("sha256")
+    .update(token.slice(0, token.lastIndexOf(".")))
+    .digest("base64url");
 
 interface Row {
   name: string;
@@ -136,7 +138,11 @@ async function main(): Promise<void> {
 
   // Warm-up (JIT, connection pools, Redis): not measured.
   const warm = smoke ? 1 : 3; // h2load takes whole seconds
-  for (const [port, spec] of [[baselineHttp.port, rest], [service.port, rest], [service.port, connect]] as const) {
+  for (const [port, spec] of [
+    [baselineHttp.port, rest],
+    [service.port, rest],
+    [service.port, connect],
+  ] as const) {
     await httpLoad(port, spec, { seconds: warm, connections: CONNECTIONS });
   }
   for (const port of [baselineGrpc.port, service.port]) await grpcLoad(port, grpcTokens, { seconds: warm, connections: 5, streams: 16 });
@@ -163,11 +169,17 @@ async function main(): Promise<void> {
   // Latency at half the service's measured maximum rate, and the baseline's at the same rate:
   // the pair tells the server's tail apart from the machine's and the generator's.
   const halfRate = Math.round(row("REST GET /info").requestsPerSecond / 2);
-  for (const [label, target] of [["node:http baseline", baselineHttp], ["service", service]] as const) {
+  for (const [label, target] of [
+    ["node:http baseline", baselineHttp],
+    ["service", service],
+  ] as const) {
     table.push(await measure(`REST GET /info at ${halfRate} req/s (half max), ${label}`, target, http(target.port, rest, halfRate)));
   }
   const grpcHalfRate = Math.round(row("gRPC Info").requestsPerSecond / 2);
-  for (const [label, target] of [["grpc-js baseline", baselineGrpc], ["service", service]] as const) {
+  for (const [label, target] of [
+    ["grpc-js baseline", baselineGrpc],
+    ["service", service],
+  ] as const) {
     const paced = (s: number) => pacedGrpcH2load(target.port, grpcTokens, { seconds: s, ratePerSecond: grpcHalfRate, connections: 1 });
     await paced(warm); // warm-up
     table.push(await measure(`gRPC Info at ${grpcHalfRate} req/s (half max, h2load --rps), ${label}`, target, () => paced(seconds)));
@@ -257,9 +269,7 @@ async function sqliteFileBytes(count: number): Promise<number> {
 
 function printTable(rows: Row[]): void {
   const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
-  console.log(
-    ["name", "req/s", "p50 ms", "p99 ms", "errors", "unexpected", "cpu %", "rss MiB", "ratio"].join("\t"),
-  );
+  console.log(["name", "req/s", "p50 ms", "p99 ms", "errors", "unexpected", "cpu %", "rss MiB", "ratio"].join("\t"));
   for (const r of rows) {
     console.log(
       [

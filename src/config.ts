@@ -203,7 +203,10 @@ function nonEmpty(env: Env, name: string): string | undefined {
 
 function list(env: Env, name: string): string[] | undefined {
   const raw = nonEmpty(env, name);
-  return raw?.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  return raw
+    ?.split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -63,7 +63,10 @@ describe.each(["connect", "grpc"])("token-blacklist CLI over %s", (protocol) => 
     const input = `# tokens to revoke\n${tokens[0]}\n\nnot-a-token\n${tokens[1]}\n`;
     const result = await cli(["blacklist", ...at(), "--json"], input);
     expect(result.code).toBe(1);
-    const lines = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((l) => l.code)).toEqual(["ok", "unauthenticated", "ok"]);
     expect(lines[0]).toMatchObject({ ok: true, changed: true, info: "Token blacklisted" });
     expect(lines[0]!.fingerprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -101,7 +104,9 @@ describe("token-blacklist CLI operator commands", () => {
   });
 
   it("fails with exit code 1 without the admin key", async () => {
-    expect((await cli(["revoke-subject", "--url", service.baseUrl, "someone"])).stdout).toMatch(/^refused +subject someone +permission_denied/);
+    expect((await cli(["revoke-subject", "--url", service.baseUrl, "someone"])).stdout).toMatch(
+      /^refused +subject someone +permission_denied/,
+    );
     const history = await cli(["history", "--url", service.baseUrl]);
     expect(history.code).toBe(1);
     expect(history.stderr).toMatch(/permission_denied/);

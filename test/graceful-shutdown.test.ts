@@ -18,13 +18,10 @@ function http1Request(port: number, token: string): { written: Promise<void>; st
   let onWritten!: () => void;
   const written = new Promise<void>((resolve) => (onWritten = resolve));
   const status = new Promise<number>((resolve) => {
-    const req = request(
-      { host: "127.0.0.1", port, path: "/info", agent: false, headers: { authorization: `Bearer ${token}` } },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
+    const req = request({ host: "127.0.0.1", port, path: "/info", agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
     req.on("finish", onWritten);
     req.on("error", (err) => resolve(-1 * (err.message.length || 1)));
     req.end();

@@ -4,7 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, connectJsonClient, grpcJsClient, restHttp1Client, type CallHeaders, type Outcome, type TokenClient } from "./helpers/clients.js";
+import {
+  bearer,
+  connectJsonClient,
+  grpcJsClient,
+  restHttp1Client,
+  type CallHeaders,
+  type Outcome,
+  type TokenClient,
+} from "./helpers/clients.js";
 import { startService, type TestService } from "./helpers/service.js";
 import { ISSUER, SECRET, mint, rawToken, reencodeSignature, signRaw } from "./helpers/tokens.js";
 
@@ -48,7 +56,12 @@ const cases: Case[] = [
   // Authorization header
   { name: "no Authorization header", headers: () => ({}), expect: "unauthenticated", message: /Missing Authorization/ },
   { name: "no scheme", headers: () => ({ authorization: good() }), expect: "unauthenticated", message: /Bearer scheme/ },
-  { name: "Basic scheme", headers: () => ({ authorization: "Basic YWxpY2U6c2VjcmV0" }), expect: "unauthenticated", message: /Bearer scheme/ },
+  {
+    name: "Basic scheme",
+    headers: () => ({ authorization: "Basic YWxpY2U6c2VjcmV0" }),
+    expect: "unauthenticated",
+    message: /Bearer scheme/,
+  },
   { name: "Token scheme", headers: () => ({ authorization: `Token ${good()}` }), expect: "unauthenticated", message: /Bearer scheme/ },
   { name: "Bearer without token", headers: () => ({ authorization: "Bearer" }), expect: "unauthenticated", message: /exactly one token/ },
   { name: "extra spaces after the scheme (allowed by RFC 7235)", headers: () => ({ authorization: `Bearer    ${good()}` }), expect: "ok" },
@@ -59,8 +72,18 @@ const cases: Case[] = [
     message: /exactly one token/,
     unsendableOn: ["gRPC"], // grpc-js refuses control characters in metadata before sending
   },
-  { name: "two tokens", headers: () => ({ authorization: `Bearer ${good()} ${good()}` }), expect: "unauthenticated", message: /exactly one token/ },
-  { name: "two tokens, comma-separated", headers: () => ({ authorization: `Bearer ${good()}, Bearer ${good()}` }), expect: "unauthenticated", message: /exactly one token/ },
+  {
+    name: "two tokens",
+    headers: () => ({ authorization: `Bearer ${good()} ${good()}` }),
+    expect: "unauthenticated",
+    message: /exactly one token/,
+  },
+  {
+    name: "two tokens, comma-separated",
+    headers: () => ({ authorization: `Bearer ${good()}, Bearer ${good()}` }),
+    expect: "unauthenticated",
+    message: /exactly one token/,
+  },
   {
     name: "non-ASCII in the token",
     headers: () => ({ authorization: `Bearer ${good()}\u00e9` }),
@@ -69,25 +92,65 @@ const cases: Case[] = [
     unsendableOn: ["gRPC"], // grpc-js refuses non-ASCII metadata values before sending
   },
   { name: "a 16 KiB header", headers: () => bearer("a".repeat(16 * 1024)), expect: "unauthenticated", message: /too long/ },
-  { name: "a token one byte over MAX_TOKEN_BYTES", headers: () => bearer("a".repeat(8193)), expect: "unauthenticated", message: /too long/ },
+  {
+    name: "a token one byte over MAX_TOKEN_BYTES",
+    headers: () => bearer("a".repeat(8193)),
+    expect: "unauthenticated",
+    message: /too long/,
+  },
   // Structure
   { name: "one segment", headers: () => bearer("abcdef"), expect: "unauthenticated", message: /malformed/ },
   { name: "two segments", headers: () => bearer("abc.def"), expect: "unauthenticated", message: /malformed/ },
   { name: "four segments", headers: () => bearer(`${good()}.extra`), expect: "unauthenticated", message: /malformed/ },
-  { name: "five segments (a JWE)", headers: () => bearer("eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"), expect: "unauthenticated", message: /malformed/ },
+  {
+    name: "five segments (a JWE)",
+    headers: () => bearer("eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"),
+    expect: "unauthenticated",
+    message: /malformed/,
+  },
   { name: "empty segments", headers: () => bearer(".."), expect: "unauthenticated", message: /malformed/ },
-  { name: "standard base64 instead of base64url", headers: () => bearer("eyJ+/w.e30.sig"), expect: "unauthenticated", message: /malformed/ },
-  { name: "a header that is not JSON", headers: () => bearer(rawToken("not json", claims())), expect: "unauthenticated", message: /malformed/ },
-  { name: "a header that is a JSON array", headers: () => bearer(rawToken([1, 2], claims())), expect: "unauthenticated", message: /malformed/ },
+  {
+    name: "standard base64 instead of base64url",
+    headers: () => bearer("eyJ+/w.e30.sig"),
+    expect: "unauthenticated",
+    message: /malformed/,
+  },
+  {
+    name: "a header that is not JSON",
+    headers: () => bearer(rawToken("not json", claims())),
+    expect: "unauthenticated",
+    message: /malformed/,
+  },
+  {
+    name: "a header that is a JSON array",
+    headers: () => bearer(rawToken([1, 2], claims())),
+    expect: "unauthenticated",
+    message: /malformed/,
+  },
   { name: "a header without alg", headers: () => bearer(signed(claims(), { typ: "JWT" })), expect: "unauthenticated", message: /no alg/ },
   { name: "a payload that is not JSON", headers: () => bearer(signed("{{{")), expect: "unauthenticated" },
   { name: "a payload that is a number", headers: () => bearer(signed("42")), expect: "unauthenticated" },
   { name: "a payload that is null", headers: () => bearer(signed("null")), expect: "unauthenticated" },
   // Algorithms
   { name: "alg none", headers: () => bearer(rawToken({ alg: "none" }, claims(), "")), expect: "unauthenticated", message: /alg none/ },
-  { name: "alg NONE with a signature", headers: () => bearer(rawToken({ alg: "NONE" }, claims())), expect: "unauthenticated", message: /alg none/ },
-  { name: "an unknown alg", headers: () => bearer(rawToken({ alg: "HS1024" }, claims())), expect: "unauthenticated", message: /not allowed/ },
-  { name: "an allowed family, not configured (HS512)", headers: () => bearer(good({}, { algorithm: "HS512" })), expect: "unauthenticated", message: /not allowed/ },
+  {
+    name: "alg NONE with a signature",
+    headers: () => bearer(rawToken({ alg: "NONE" }, claims())),
+    expect: "unauthenticated",
+    message: /alg none/,
+  },
+  {
+    name: "an unknown alg",
+    headers: () => bearer(rawToken({ alg: "HS1024" }, claims())),
+    expect: "unauthenticated",
+    message: /not allowed/,
+  },
+  {
+    name: "an allowed family, not configured (HS512)",
+    headers: () => bearer(good({}, { algorithm: "HS512" })),
+    expect: "unauthenticated",
+    message: /not allowed/,
+  },
   {
     name: "RS256 sent to an HS256 service",
     headers: () => bearer(jwt.sign(claims(), rsa.privateKey, { algorithm: "RS256" })),
@@ -95,37 +158,111 @@ const cases: Case[] = [
     message: /not allowed/,
   },
   { name: "alg as a number", headers: () => bearer(rawToken({ alg: 256 }, claims())), expect: "unauthenticated", message: /no alg/ },
-  { name: "a crit header", headers: () => bearer(signed(claims(), { alg: "HS256", crit: ["exp"], exp: 1 })), expect: "unauthenticated", message: /crit/ },
+  {
+    name: "a crit header",
+    headers: () => bearer(signed(claims(), { alg: "HS256", crit: ["exp"], exp: 1 })),
+    expect: "unauthenticated",
+    message: /crit/,
+  },
   // Signatures
   { name: "a tampered payload", headers: () => bearer(tamperPayload(good())), expect: "unauthenticated", message: /signature is invalid/ },
-  { name: "a tampered signature", headers: () => bearer(tamperSignature(good())), expect: "unauthenticated", message: /signature is invalid/ },
-  { name: "a re-encoded HMAC signature", headers: () => bearer(reencodeSignature(good())), expect: "unauthenticated", message: /signature/ },
-  { name: "no signature", headers: () => bearer(`${good().split(".").slice(0, 2).join(".")}.`), expect: "unauthenticated", message: /signature/ },
-  { name: "the wrong secret", headers: () => bearer(good({}, { secret: "guessed" })), expect: "unauthenticated", message: /signature is invalid/ },
+  {
+    name: "a tampered signature",
+    headers: () => bearer(tamperSignature(good())),
+    expect: "unauthenticated",
+    message: /signature is invalid/,
+  },
+  {
+    name: "a re-encoded HMAC signature",
+    headers: () => bearer(reencodeSignature(good())),
+    expect: "unauthenticated",
+    message: /signature/,
+  },
+  {
+    name: "no signature",
+    headers: () => bearer(`${good().split(".").slice(0, 2).join(".")}.`),
+    expect: "unauthenticated",
+    message: /signature/,
+  },
+  {
+    name: "the wrong secret",
+    headers: () => bearer(good({}, { secret: "guessed" })),
+    expect: "unauthenticated",
+    message: /signature is invalid/,
+  },
   // Claims
   { name: "no exp", headers: () => bearer(good({}, { expiresInSeconds: null })), expect: "unauthenticated", message: /no exp/ },
   { name: "expired", headers: () => bearer(good({}, { expiresInSeconds: -600 })), expect: "unauthenticated", message: /expired/ },
-  { name: "exp as a string", headers: () => bearer(signed(claims({ exp: String(now() + 3600) }))), expect: "unauthenticated", message: /exp, iat or nbf/ },
-  { name: "exp of 1e400 (Infinity)", headers: () => bearer(signed(JSON.stringify(claims()).replace(/"exp":\d+/, '"exp":1e400'))), expect: "unauthenticated", message: /out of range/ },
+  {
+    name: "exp as a string",
+    headers: () => bearer(signed(claims({ exp: String(now() + 3600) }))),
+    expect: "unauthenticated",
+    message: /exp, iat or nbf/,
+  },
+  {
+    name: "exp of 1e400 (Infinity)",
+    headers: () => bearer(signed(JSON.stringify(claims()).replace(/"exp":\d+/, '"exp":1e400'))),
+    expect: "unauthenticated",
+    message: /out of range/,
+  },
   { name: "exp of 1e15", headers: () => bearer(signed(claims({ exp: 1e15 }))), expect: "unauthenticated", message: /out of range/ },
   { name: "a negative exp", headers: () => bearer(signed(claims({ exp: -1 }))), expect: "unauthenticated", message: /expired/ },
   { name: "a future nbf", headers: () => bearer(good({ nbf: now() + 600 })), expect: "unauthenticated", message: /not valid yet/ },
-  { name: "nbf as a string", headers: () => bearer(signed(claims({ nbf: "yesterday" }))), expect: "unauthenticated", message: /exp, iat or nbf/ },
+  {
+    name: "nbf as a string",
+    headers: () => bearer(signed(claims({ nbf: "yesterday" }))),
+    expect: "unauthenticated",
+    message: /exp, iat or nbf/,
+  },
   { name: "iat as a string", headers: () => bearer(signed(claims({ iat: "now" }))), expect: "unauthenticated", message: /exp, iat or nbf/ },
-  { name: "the wrong iss", headers: () => bearer(good({}, { issuer: "https://evil.example/" })), expect: "unauthenticated", message: /issuer/ },
+  {
+    name: "the wrong iss",
+    headers: () => bearer(good({}, { issuer: "https://evil.example/" })),
+    expect: "unauthenticated",
+    message: /issuer/,
+  },
   { name: "no iss", headers: () => bearer(good({}, { issuer: null })), expect: "unauthenticated", message: /issuer/ },
   { name: "iss as an array", headers: () => bearer(signed(claims({ iss: [ISSUER] }))), expect: "unauthenticated", message: /issuer/ },
-  { name: "the wrong aud", headers: () => bearer(mint({ aud: "other-api" })), expect: "unauthenticated", message: /audience is not tokens-api/ },
+  {
+    name: "the wrong aud",
+    headers: () => bearer(mint({ aud: "other-api" })),
+    expect: "unauthenticated",
+    message: /audience is not tokens-api/,
+  },
   { name: "no aud", headers: () => bearer(mint()), expect: "unauthenticated", message: /audience/ },
   { name: "aud as a list holding ours", headers: () => bearer(good({ aud: ["x", AUDIENCE] })), expect: "ok" },
-  { name: "no sub (required here)", headers: () => bearer(signed({ iss: ISSUER, aud: AUDIENCE, exp: now() + 60 })), expect: "unauthenticated", message: /required claim sub/ },
-  { name: "a lifetime over the maximum", headers: () => bearer(good({}, { expiresInSeconds: 2 * 86400 })), expect: "unauthenticated", message: /lifetime exceeds/ },
+  {
+    name: "no sub (required here)",
+    headers: () => bearer(signed({ iss: ISSUER, aud: AUDIENCE, exp: now() + 60 })),
+    expect: "unauthenticated",
+    message: /required claim sub/,
+  },
+  {
+    name: "a lifetime over the maximum",
+    headers: () => bearer(good({}, { expiresInSeconds: 2 * 86400 })),
+    expect: "unauthenticated",
+    message: /lifetime exceeds/,
+  },
   { name: "claims nested 15 levels", headers: () => bearer(signed(claims({ deep: nest(15) }))), expect: "ok" },
   // Deeper claims would make the Struct in the response unreadable to protobuf decoders.
-  { name: "claims nested 400 levels", headers: () => bearer(signed(claims({ deep: nest(400) }))), expect: "unauthenticated", message: /nested more than 20 levels/ },
-  { name: "a __proto__ claim", headers: () => bearer(signed(JSON.stringify(claims()).replace("{", '{"__proto__":{"admin":true},'))), expect: "ok" },
+  {
+    name: "claims nested 400 levels",
+    headers: () => bearer(signed(claims({ deep: nest(400) }))),
+    expect: "unauthenticated",
+    message: /nested more than 20 levels/,
+  },
+  {
+    name: "a __proto__ claim",
+    headers: () => bearer(signed(JSON.stringify(claims()).replace("{", '{"__proto__":{"admin":true},'))),
+    expect: "ok",
+  },
   { name: "a path-like kid", headers: () => bearer(signed(claims(), { alg: "HS256", kid: "../../etc/passwd" })), expect: "ok" },
-  { name: "a kid that is not a string", headers: () => bearer(signed(claims(), { alg: "HS256", kid: 7 })), expect: "unauthenticated", message: /kid/ },
+  {
+    name: "a kid that is not a string",
+    headers: () => bearer(signed(claims(), { alg: "HS256", kid: 7 })),
+    expect: "unauthenticated",
+    message: /kid/,
+  },
 ];
 
 let strict: TestService;
@@ -201,10 +338,18 @@ describe("an RS256 service (JWT_PUBLIC_KEY_FILE)", () => {
   });
 
   it.each([
-    ["HS256 signed with the public key as the secret (algorithm confusion)", () => signRaw({ alg: "HS256" }, claims(), rsaPublicPem), /not allowed/],
+    [
+      "HS256 signed with the public key as the secret (algorithm confusion)",
+      () => signRaw({ alg: "HS256" }, claims(), rsaPublicPem),
+      /not allowed/,
+    ],
     ["HS256 signed with the default secret", () => mint({}, { secret: SECRET }), /not allowed/],
     ["PS256, not configured", () => jwt.sign(claims(), rsa.privateKey, { algorithm: "PS256" }), /not allowed/],
-    ["RS256 from another key", () => jwt.sign(claims(), generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey, { algorithm: "RS256" }), /signature is invalid/],
+    [
+      "RS256 from another key",
+      () => jwt.sign(claims(), generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey, { algorithm: "RS256" }),
+      /signature is invalid/,
+    ],
   ])("refuses %s", async (_name, make, message) => {
     for (const client of [rest, grpc]) {
       const outcome = await client.info(bearer(make()));

@@ -83,7 +83,11 @@ describe("ES256 keys from a JWKS URL", () => {
 
   it("never uses a symmetric key from the JWKS (an HS256 token with kid 'secret' is refused)", async () => {
     const forged = jwt.sign({ sub: "mallory" }, "discogs", { algorithm: "HS256", keyid: "secret", issuer: ISSUER, expiresIn: 60 });
-    expect(await rest.info(bearer(forged))).toMatchObject({ ok: false, code: "unauthenticated", message: expect.stringMatching(/not allowed/) });
+    expect(await rest.info(bearer(forged))).toMatchObject({
+      ok: false,
+      code: "unauthenticated",
+      message: expect.stringMatching(/not allowed/),
+    });
   });
 
   it("refuses an unknown kid, and refetches at most once per JWT_JWKS_MIN_REFETCH_SECONDS however many arrive", async () => {

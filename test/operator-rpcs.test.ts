@@ -77,7 +77,10 @@ const LIMITED = { JWT_MAX_LIFETIME_SECONDS: String(30 * 86400) };
 
 describe.each([
   { store: "sqlite", env: (): Record<string, string> => ({ ...LIMITED }) },
-  { store: "redis", env: (): Record<string, string> => ({ ...LIMITED, REDIS_URL: redis.url, REDIS_KEY_PREFIX: `ops-${crypto.randomUUID()}:` }) },
+  {
+    store: "redis",
+    env: (): Record<string, string> => ({ ...LIMITED, REDIS_URL: redis.url, REDIS_KEY_PREFIX: `ops-${crypto.randomUUID()}:` }),
+  },
 ])("revocation scopes through the API, on $store, with JWT_MAX_LIFETIME_SECONDS", ({ env }) => {
   let service: TestService;
   let grpc: GrpcCaller;
@@ -148,7 +151,9 @@ describe.each([
     expect(state).toMatchObject({ ok: true, body: { info: `Subject revoked at ${iso(cutoffMs)}` } });
     expect((state as { body: { revocation: { issued_before: string } } }).body.revocation.issued_before).toBe(iso(cutoffMs));
 
-    expect(await rest("DELETE", `/subjects/${subject}/revocation`, undefined)).toMatchObject({ body: { changed: true, info: "Subject restored" } });
+    expect(await rest("DELETE", `/subjects/${subject}/revocation`, undefined)).toMatchObject({
+      body: { changed: true, info: "Subject restored" },
+    });
     expect((await info(before)).ok).toBe(true);
   });
 
@@ -178,7 +183,9 @@ describe.each([
     expect((earlier as { body: { info: string } }).body.info).toMatch(/already in force/);
     expect((await info(mint({ sub: subject, iat: (now - 90_000) / 1000 }))).ok).toBe(false);
     expect((await info(mint({ sub: subject, iat: (now - 30_000) / 1000 }))).ok).toBe(true);
-    expect(await rest("POST", `/subjects/${subject}/revocation`, { issued_before: iso(now - 10_000) })).toMatchObject({ body: { changed: true } });
+    expect(await rest("POST", `/subjects/${subject}/revocation`, { issued_before: iso(now - 10_000) })).toMatchObject({
+      body: { changed: true },
+    });
     expect((await info(mint({ sub: subject, iat: (now - 30_000) / 1000 }))).ok).toBe(false);
 
     const future = await rest("POST", `/subjects/${subject}/revocation`, { issued_before: iso(Date.now() + 3_600_000) });
@@ -195,7 +202,10 @@ describe.each([
     const token = mint({ sub: subject, iat: Date.now() / 1000 - 10 });
     expect(await rest("POST", `/subjects/${encodeURIComponent(subject)}/revocation`)).toMatchObject({ ok: true, body: { changed: true } });
     expect((await info(token)).ok).toBe(false);
-    expect(await grpc.call("GetSubjectRevocation", { subject }, admin)).toMatchObject({ ok: true, body: { revocation: { subject, revoked: true } } });
+    expect(await grpc.call("GetSubjectRevocation", { subject }, admin)).toMatchObject({
+      ok: true,
+      body: { revocation: { subject, revoked: true } },
+    });
   });
 
   it.each([
@@ -215,8 +225,16 @@ describe.each([
   });
 
   it("refuses an empty jti or subject over gRPC, where no path can hold it", async () => {
-    for (const [rpc, request] of [["RevokeJti", { jti: "" }], ["RevokeSubject", { subject: "" }], ["GetSubjectRevocation", {}]] as const) {
-      expect(await grpc.call(rpc, request, admin)).toMatchObject({ ok: false, code: "invalid_argument", message: expect.stringMatching(/is required/) });
+    for (const [rpc, request] of [
+      ["RevokeJti", { jti: "" }],
+      ["RevokeSubject", { subject: "" }],
+      ["GetSubjectRevocation", {}],
+    ] as const) {
+      expect(await grpc.call(rpc, request, admin)).toMatchObject({
+        ok: false,
+        code: "invalid_argument",
+        message: expect.stringMatching(/is required/),
+      });
     }
   });
 
@@ -235,7 +253,10 @@ describe.each([
       code: "invalid_argument",
       message: "token: Token has expired",
     });
-    expect(await grpc.call("Unblacklist", { token }, admin)).toMatchObject({ ok: true, body: { wasBlacklisted: true, revokedBy: "REVOCATION_SCOPE_UNSPECIFIED" } });
+    expect(await grpc.call("Unblacklist", { token }, admin)).toMatchObject({
+      ok: true,
+      body: { wasBlacklisted: true, revokedBy: "REVOCATION_SCOPE_UNSPECIFIED" },
+    });
     expect((await info(token)).ok).toBe(true);
   });
 
@@ -248,7 +269,9 @@ describe.each([
       ok: true,
       body: { newlyBlacklisted: true, revokedBy: "REVOCATION_SCOPE_JTI", info: "Token blacklisted; it was already revoked: jti revoked" },
     });
-    expect(await rest("POST", "/blacklist", undefined, bearer(mint()))).toMatchObject({ body: { revoked_by: "REVOCATION_SCOPE_UNSPECIFIED", info: "Token blacklisted" } });
+    expect(await rest("POST", "/blacklist", undefined, bearer(mint()))).toMatchObject({
+      body: { revoked_by: "REVOCATION_SCOPE_UNSPECIFIED", info: "Token blacklisted" },
+    });
   });
 
   it("says when a restored token is still revoked by its subject", async () => {
@@ -296,7 +319,12 @@ describe.each([
     expect(page.next_page_token).not.toBe("");
     const second = await rest("GET", `/history?page_size=1&page_token=${encodeURIComponent(page.next_page_token)}`);
     const older = (second as { body: { events: Array<Record<string, unknown>> } }).body.events;
-    expect(older[0]).toMatchObject({ action: "AUDIT_ACTION_REVOKE", scope: "REVOCATION_SCOPE_TOKEN", actor: "AUDIT_ACTOR_SELF", subject: "historian" });
+    expect(older[0]).toMatchObject({
+      action: "AUDIT_ACTION_REVOKE",
+      scope: "REVOCATION_SCOPE_TOKEN",
+      actor: "AUDIT_ACTOR_SELF",
+      subject: "historian",
+    });
     expect(older[0]!.fingerprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     const all = JSON.stringify(await grpc.call("History", { pageSize: 1000 }, admin));
@@ -309,7 +337,10 @@ describe.each([
 
 describe.each([
   { store: "redis", env: (): Record<string, string> => ({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: `race-${crypto.randomUUID()}:` }) },
-  { store: "sqlite", env: (): Record<string, string> => ({ SQLITE_PATH: `${process.env.TMPDIR ?? "/tmp"}/tb-race-${crypto.randomUUID()}.db` }) },
+  {
+    store: "sqlite",
+    env: (): Record<string, string> => ({ SQLITE_PATH: `${process.env.TMPDIR ?? "/tmp"}/tb-race-${crypto.randomUUID()}.db` }),
+  },
 ])("two instances on one $store store", ({ env }) => {
   let first: TestService;
   let second: TestService;

@@ -47,7 +47,11 @@ describe("the original service's token, on the compiled service with only JWT_SE
     expect(state.ok && state.body.revocation).toMatchObject({ revoked: true });
     expect(state.ok && state.body.revocation).not.toHaveProperty("expires_at");
     for (const client of clients) {
-      expect(await client.info(bearer(originalToken)), client.name).toMatchObject({ ok: false, code: "unauthenticated", message: expect.stringMatching(/^Subject revoked at /) });
+      expect(await client.info(bearer(originalToken)), client.name).toMatchObject({
+        ok: false,
+        code: "unauthenticated",
+        message: expect.stringMatching(/^Subject revoked at /),
+      });
     }
   });
 });

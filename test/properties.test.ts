@@ -22,7 +22,9 @@ function onlyRejections(action: () => unknown): void {
 
 const headerLike = fc.oneof(
   fc.string({ unit: "binary", maxLength: 300 }),
-  fc.tuple(fc.constantFrom("Bearer", "bearer", "BEARER", "Basic", "", "Bearer\t"), fc.string({ maxLength: 200 })).map(([s, t]) => `${s} ${t}`),
+  fc
+    .tuple(fc.constantFrom("Bearer", "bearer", "BEARER", "Basic", "", "Bearer\t"), fc.string({ maxLength: 200 }))
+    .map(([s, t]) => `${s} ${t}`),
   fc.array(fc.base64String(), { maxLength: 5 }).map((parts) => `Bearer ${parts.join(".")}`),
 );
 
@@ -51,7 +53,14 @@ describe("bearer parser and verifier, on random input", () => {
 
   it("the verifier refuses every forged token with a TokenRejected", async () => {
     const verify = createVerifier(
-      { algorithms: ["HS256"], issuer: ISSUER, audience: undefined, requiredClaims: [], maxLifetimeSeconds: undefined, clockToleranceSeconds: 5 },
+      {
+        algorithms: ["HS256"],
+        issuer: ISSUER,
+        audience: undefined,
+        requiredClaims: [],
+        maxLifetimeSeconds: undefined,
+        clockToleranceSeconds: 5,
+      },
       secretKeySource(SECRET),
     );
     await fc.assert(
@@ -138,13 +147,17 @@ describe("the subject cutoff rule", () => {
   it("revokes a token iff its iat, to the millisecond, is before the cutoff, even within one second", async () => {
     const now = Date.now();
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: now - 1_000_000, max: now - 10_000 }), fc.integer({ min: -999, max: 999 }), async (cutoffMs, deltaMs) => {
-        const issuedAtMs = cutoffMs + deltaMs;
-        const verified = await verify(mint({ iat: issuedAtMs / 1000 }, { expiresInSeconds: 3000 }));
-        expect(verified.issuedAtMs).toBe(issuedAtMs);
-        const match = matchOf(null, null, String(cutoffMs), verified.issuedAtMs);
-        expect(match !== undefined).toBe(deltaMs < 0);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: now - 1_000_000, max: now - 10_000 }),
+        fc.integer({ min: -999, max: 999 }),
+        async (cutoffMs, deltaMs) => {
+          const issuedAtMs = cutoffMs + deltaMs;
+          const verified = await verify(mint({ iat: issuedAtMs / 1000 }, { expiresInSeconds: 3000 }));
+          expect(verified.issuedAtMs).toBe(issuedAtMs);
+          const match = matchOf(null, null, String(cutoffMs), verified.issuedAtMs);
+          expect(match !== undefined).toBe(deltaMs < 0);
+        },
+      ),
       { numRuns: 300 },
     );
   });

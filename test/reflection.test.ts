@@ -71,9 +71,7 @@ describe.each(["v1", "v1alpha"])("gRPC server reflection %s", (version) => {
     expect(root.lookupType("google.protobuf.Struct")).toBeDefined();
     // What grpcurl needs to build a RevokeSubject request with a cutoff.
     expect(root.lookupType("google.protobuf.Timestamp")).toBeDefined();
-    expect(Object.keys(root.lookupType("tokens.v1.RevokeSubjectRequest").fields)).toEqual(
-      expect.arrayContaining(["subject", "reason"]),
-    );
+    expect(Object.keys(root.lookupType("tokens.v1.RevokeSubjectRequest").fields)).toEqual(expect.arrayContaining(["subject", "reason"]));
     const bySymbol = await client().getDescriptorBySymbol("tokens.v1.InfoResponse");
     const fields = Object.keys(bySymbol.getProtobufJsRoot().lookupType("tokens.v1.InfoResponse").fields);
     expect(fields).toEqual(expect.arrayContaining(["success", "token", "info"]));

@@ -219,7 +219,10 @@ describe.each(factories)("RevocationStore contract: $name", (factory) => {
       expect(later.changed).toBe(true);
       expect(later.event?.issuedBeforeMs).toBe(first + 30_000);
       expect((await store.lookup(id))?.issuedBeforeMs).toBe(first + 30_000);
-      expect(await store.check(keysFor({ subject: id, issuedAtMs: first + 10_000 }))).toEqual({ scope: "subject", issuedBeforeMs: first + 30_000 });
+      expect(await store.check(keysFor({ subject: id, issuedAtMs: first + 10_000 }))).toEqual({
+        scope: "subject",
+        issuedBeforeMs: first + 30_000,
+      });
       expect((await store.restore(id, admin)).changed).toBe(true);
       expect(await store.check(keysFor({ subject: id, issuedAtMs: 0 }))).toBeUndefined();
     });
@@ -279,7 +282,10 @@ describe.each(factories)("RevocationStore contract: $name", (factory) => {
         seen.push(...result.events);
         before = result.next;
       }
-      const newestFirst = ids.slice().reverse().map((id) => (id.scope === "jti" ? id.jti : ""));
+      const newestFirst = ids
+        .slice()
+        .reverse()
+        .map((id) => (id.scope === "jti" ? id.jti : ""));
       expect(seen.slice(0, 7).map((e) => e.jti)).toEqual(newestFirst);
       expect(new Set(seen.map((e) => e.id)).size).toBe(seen.length);
     });
@@ -414,9 +420,7 @@ describe("SQLite specifics", () => {
     const dir = mkdtempSync(join(tmpdir(), "tb-badpath-"));
     try {
       writeFileSync(join(dir, "a-file"), "");
-      expect(() => openSqliteStore({ path: join(dir, "a-file", "tokens.db"), timeoutMs: 100 })).toThrow(
-        /SQLITE_PATH: cannot open/,
-      );
+      expect(() => openSqliteStore({ path: join(dir, "a-file", "tokens.db"), timeoutMs: 100 })).toThrow(/SQLITE_PATH: cannot open/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -461,7 +465,12 @@ describe("Redis specifics", () => {
       expect(length).toBeGreaterThanOrEqual(10);
       expect(length).toBeLessThanOrEqual(110);
       const newest = (await store.history(10, undefined)).events.map((e) => e.jti);
-      expect(newest).toEqual(ids.slice(-10).reverse().map((id) => (id.scope === "jti" ? id.jti : "")));
+      expect(newest).toEqual(
+        ids
+          .slice(-10)
+          .reverse()
+          .map((id) => (id.scope === "jti" ? id.jti : "")),
+      );
     } finally {
       await store.close();
       await server.stop();

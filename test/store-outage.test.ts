@@ -102,7 +102,11 @@ describe("fail closed (the default)", () => {
 
     await redis.restart();
     expect(await eventually(async () => (await rest.info(bearer(valid[0]!))).ok)).toBe(true);
-    expect(await grpc.info(bearer(offboarded))).toMatchObject({ ok: false, code: "unauthenticated", message: expect.stringMatching(/^Subject revoked at/) });
+    expect(await grpc.info(bearer(offboarded))).toMatchObject({
+      ok: false,
+      code: "unauthenticated",
+      message: expect.stringMatching(/^Subject revoked at/),
+    });
     const history = await restCall(service.baseUrl, "GET", "/history?page_size=100", admin);
     expect(JSON.stringify(history)).toContain('"reason":"left"');
     // Acknowledged before the crash, so still in force after Redis restarts from its AOF.

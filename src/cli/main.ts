@@ -113,14 +113,16 @@ async function main(argv: string[]): Promise<number> {
     let before: Date | undefined;
     if (values.before !== undefined) {
       before = new Date(values.before);
-      if (Number.isNaN(before.getTime())) throw new UsageError(`--before: expected a time like 2026-11-29T08:00:00Z, got "${values.before}"`);
+      if (Number.isNaN(before.getTime()))
+        throw new UsageError(`--before: expected a time like 2026-11-29T08:00:00Z, got "${values.before}"`);
     }
     const client = createOperatorClient({ ...endpoint, reason: values.reason, issuer: values.issuer, before });
     const noun = command.endsWith("jti") ? "jti" : "subject";
     return runAll(list, (name) => client.run(command as OperatorCommand, name), {
       ...output,
       noun,
-      describe: (r) => `${r.ok ? (r.changed ? "changed" : "same   ") : "refused"}  ${noun} ${r.name}  ${r.ok ? "" : `${r.code}: `}${r.info}`,
+      describe: (r) =>
+        `${r.ok ? (r.changed ? "changed" : "same   ") : "refused"}  ${noun} ${r.name}  ${r.ok ? "" : `${r.code}: `}${r.info}`,
     });
   }
   const run = createTokenClient(endpoint);
@@ -157,7 +159,10 @@ async function runAll<R extends { ok: boolean }>(
 
 /** One audit event as a line: time, action, scope, what, who, why. */
 function describeEvent(event: Record<string, unknown>): string {
-  const short = (value: unknown) => String(value ?? "").replace(/^(AUDIT_ACTION_|REVOCATION_SCOPE_|AUDIT_ACTOR_)/, "").toLowerCase();
+  const short = (value: unknown) =>
+    String(value ?? "")
+      .replace(/^(AUDIT_ACTION_|REVOCATION_SCOPE_|AUDIT_ACTOR_)/, "")
+      .toLowerCase();
   const what =
     event.scope === "REVOCATION_SCOPE_TOKEN"
       ? String(event.fingerprint ?? "").slice(0, 12)

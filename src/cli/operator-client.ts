@@ -30,7 +30,10 @@ export interface OperatorOptions extends TokenClientOptions {
 /** Operator calls through the generated client; the admin key goes in `x-admin-key`. */
 export function createOperatorClient(options: OperatorOptions) {
   const client = tokenServiceClient(options);
-  const call = { headers: options.adminKey === undefined ? {} : { "x-admin-key": options.adminKey }, timeoutMs: options.timeoutMs ?? 10_000 };
+  const call = {
+    headers: options.adminKey === undefined ? {} : { "x-admin-key": options.adminKey },
+    timeoutMs: options.timeoutMs ?? 10_000,
+  };
   const issuer = options.issuer ?? "";
   const reason = options.reason ?? "";
   const send = (command: OperatorCommand, name: string) => {

@@ -36,7 +36,11 @@ export function issuedAtMs(iat: number | undefined): number {
  * `maxLifetimeSeconds` (and the tolerance) after that. Without a limit, a
  * token may verify until year 9999: the entry is kept until lifted (undefined).
  */
-export function jtiRevocationExpiresAtMs(revokedAtMs: number, maxLifetimeSeconds: number | undefined, toleranceMs: number): number | undefined {
+export function jtiRevocationExpiresAtMs(
+  revokedAtMs: number,
+  maxLifetimeSeconds: number | undefined,
+  toleranceMs: number,
+): number | undefined {
   if (maxLifetimeSeconds === undefined) return undefined;
   return revokedAtMs + maxLifetimeSeconds * 1000 + 2 * toleranceMs + REVOCATION_SLACK_MS;
 }
@@ -48,7 +52,11 @@ export function jtiRevocationExpiresAtMs(revokedAtMs: number, maxLifetimeSeconds
  * limit (or for tokens without `iat`, which count as issued at the epoch and
  * so are revoked by every cutoff) nothing bounds them: kept until lifted.
  */
-export function subjectRevocationExpiresAtMs(cutoffMs: number, maxLifetimeSeconds: number | undefined, toleranceMs: number): number | undefined {
+export function subjectRevocationExpiresAtMs(
+  cutoffMs: number,
+  maxLifetimeSeconds: number | undefined,
+  toleranceMs: number,
+): number | undefined {
   if (maxLifetimeSeconds === undefined) return undefined;
   return cutoffMs + maxLifetimeSeconds * 1000 + toleranceMs + REVOCATION_SLACK_MS;
 }

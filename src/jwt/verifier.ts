@@ -104,7 +104,8 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
     if ((nbf !== undefined && !Number.isFinite(nbf)) || (iat !== undefined && !Number.isFinite(iat))) throw malformedTime();
     const now = Date.now();
     if (now >= validUntilMs(exp, toleranceMs)) throw new TokenRejected("TOKEN_EXPIRED", "Token has expired");
-    if (nbf !== undefined && now < validFromMs(nbf, toleranceMs)) throw new TokenRejected("TOKEN_NOT_YET_VALID", "Token is not valid yet (nbf)");
+    if (nbf !== undefined && now < validFromMs(nbf, toleranceMs))
+      throw new TokenRejected("TOKEN_NOT_YET_VALID", "Token is not valid yet (nbf)");
     if (iat !== undefined && iat * 1000 > now + toleranceMs) throw new TokenRejected("TOKEN_NOT_YET_VALID", "Token iat is in the future");
     if (claims.iss !== options.issuer) throw new TokenRejected("ISSUER_INVALID", `Token issuer is not ${options.issuer}`);
     if (audiences !== undefined && !audienceMatches(claims.aud, audiences)) {

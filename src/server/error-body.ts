@@ -14,8 +14,7 @@ export interface RestError {
  * bug on our side and says only "internal error", never a stack trace.
  */
 export function restError(err: unknown): RestError {
-  const connectError =
-    err instanceof ConnectError ? err : new ConnectError(INTERNAL_MESSAGE, Code.Internal);
+  const connectError = err instanceof ConnectError ? err : new ConnectError(INTERNAL_MESSAGE, Code.Internal);
   return {
     status: codeToHttpStatus(connectError.code),
     body: { success: false, info: connectError.rawMessage, code: codeToString(connectError.code) },

@@ -72,10 +72,9 @@ async function serve(
   }
   if (match.kind === "method-not-allowed") {
     req.resume();
-    const error = restError(new ConnectError(
-      `${pathname} does not accept ${httpMethod}; use ${match.allow.join(" or ")}`,
-      Code.Unimplemented,
-    ));
+    const error = restError(
+      new ConnectError(`${pathname} does not accept ${httpMethod}; use ${match.allow.join(" or ")}`, Code.Unimplemented),
+    );
     return send(res, 405, error.body, { allow: match.allow.join(", ") });
   }
   const { route, pathParams } = match;
@@ -85,8 +84,10 @@ async function serve(
       route.body === ""
         ? ""
         : (
-            await readBody(req, options.readMaxBytes, () =>
-              new ConnectError(`Request body is larger than ${options.readMaxBytes} bytes`, Code.InvalidArgument),
+            await readBody(
+              req,
+              options.readMaxBytes,
+              () => new ConnectError(`Request body is larger than ${options.readMaxBytes} bytes`, Code.InvalidArgument),
             )
           ).toString("utf8");
     const request = bindRequest(route, body, query, pathParams);
@@ -100,13 +101,7 @@ async function serve(
   }
 }
 
-
-function bindRequest(
-  route: RestRoute,
-  body: string,
-  query: URLSearchParams | undefined,
-  pathParams: Record<string, string>,
-): unknown {
+function bindRequest(route: RestRoute, body: string, query: URLSearchParams | undefined, pathParams: Record<string, string>): unknown {
   const schema: DescMessage = route.method.input;
   let json: JsonObject = {};
   if (route.body === "*") {
@@ -149,7 +144,6 @@ function parseJson(body: string): JsonValue {
     throw new ConnectError("Request body must be JSON", Code.InvalidArgument);
   }
 }
-
 
 function sendError(res: Response, err: unknown): void {
   const { status, body } = restError(err);

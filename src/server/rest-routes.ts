@@ -34,8 +34,7 @@ export function restRoutes(service: DescService): RestRoute[] {
     for (const binding of bindings) {
       const { case: verb, value } = binding.pattern;
       if (verb === undefined) continue;
-      const [httpMethod, template] =
-        verb === "custom" ? [value.kind.toUpperCase(), value.path] : [verb.toUpperCase(), value];
+      const [httpMethod, template] = verb === "custom" ? [value.kind.toUpperCase(), value.path] : [verb.toUpperCase(), value];
       routes.push({ httpMethod, template, method, body: binding.body, segments: parseTemplate(template, method) });
     }
   }

@@ -28,8 +28,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
   const toleranceMs = deps.clockToleranceSeconds * 1000;
 
   const name = (value: string, field: string) => support.text(value, field, { required: true, maxChars: MAX_NAME_CHARS });
-  const issuerOf = (issuer: string) =>
-    support.text(issuer, "issuer", { required: false, maxChars: MAX_NAME_CHARS }) || deps.issuer;
+  const issuerOf = (issuer: string) => support.text(issuer, "issuer", { required: false, maxChars: MAX_NAME_CHARS }) || deps.issuer;
   const jtiId = (request: { jti: string; issuer: string }) =>
     ({ scope: "jti", issuer: issuerOf(request.issuer), jti: name(request.jti, "jti") }) as const;
   const subjectId = (request: { subject: string; issuer: string }) =>

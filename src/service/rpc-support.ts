@@ -28,7 +28,11 @@ export interface RpcSupport {
   /** The store keys Info checks for a verified token. */
   keysOf(verified: VerifiedToken): TokenKeys;
   /** Runs a store call; a store failure is reported and becomes UNAVAILABLE, never a success that did not happen. */
-  storeCall<T>(operation: "check" | "revoke" | "restore" | "lookup" | "history", fingerprint: string | undefined, call: () => Promise<T>): Promise<T>;
+  storeCall<T>(
+    operation: "check" | "revoke" | "restore" | "lookup" | "history",
+    fingerprint: string | undefined,
+    call: () => Promise<T>,
+  ): Promise<T>;
   /** A text field of at most `maxChars`; `required` refuses "". */
   text(value: string, field: string, options: { required: boolean; maxChars: number }): string;
   /** The optional audit `reason` of a change request, checked. */
@@ -42,12 +46,15 @@ export function createRpcSupport(deps: TokenServiceDeps): RpcSupport {
 
   const keysUnavailable = (err: unknown): unknown =>
     err instanceof KeysUnavailable ? new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable) : err;
-  const rejectedAs = (code: Code, prefix: string) => (err: unknown): never => {
-    if (err instanceof TokenRejected) throw new ConnectError(prefix + err.message, code);
-    throw keysUnavailable(err);
-  };
+  const rejectedAs =
+    (code: Code, prefix: string) =>
+    (err: unknown): never => {
+      if (err instanceof TokenRejected) throw new ConnectError(prefix + err.message, code);
+      throw keysUnavailable(err);
+    };
   const verifyField = async (token: string): Promise<VerifiedToken> => {
-    if (token.length > deps.maxTokenBytes) throw new TokenRejected("TOKEN_MALFORMED", `Token is too long: the limit is ${deps.maxTokenBytes} bytes`);
+    if (token.length > deps.maxTokenBytes)
+      throw new TokenRejected("TOKEN_MALFORMED", `Token is too long: the limit is ${deps.maxTokenBytes} bytes`);
     return deps.verifier(token.trim()).catch((err: unknown) => {
       throw keysUnavailable(err);
     });
@@ -98,9 +105,7 @@ export function createRpcSupport(deps: TokenServiceDeps): RpcSupport {
         token: verified.fingerprint,
         jti: verified.jti === undefined ? undefined : entryKey({ scope: "jti", issuer: verified.issuer, jti: verified.jti }),
         subject:
-          verified.subject === undefined
-            ? undefined
-            : entryKey({ scope: "subject", issuer: verified.issuer, subject: verified.subject }),
+          verified.subject === undefined ? undefined : entryKey({ scope: "subject", issuer: verified.issuer, subject: verified.subject }),
         issuedAtMs: verified.issuedAtMs,
       };
     },

@@ -10,9 +10,7 @@ import type { RpcSupport } from "./rpc-support.js";
 import type { TokenServiceHandlers } from "./token-service.js";
 
 /** The RPCs about one token: Info (the hot path), Blacklist, Unblacklist and InspectToken. */
-export function tokenRpcs(
-  support: RpcSupport,
-): Pick<TokenServiceHandlers, "info" | "blacklist" | "unblacklist" | "inspectToken"> {
+export function tokenRpcs(support: RpcSupport): Pick<TokenServiceHandlers, "info" | "blacklist" | "unblacklist" | "inspectToken"> {
   const { deps, observer, storeCall } = support;
   const { store } = deps;
 
@@ -78,8 +76,7 @@ export function tokenRpcs(
       support.requireAdmin(ctx, "Unblacklist");
       const reason = support.reason(request.reason);
       // The key is checked above, so a `token` field needs no second check.
-      const verified =
-        request.token === "" ? await support.authenticate(ctx, trace) : await support.verifyArgument(request.token, trace);
+      const verified = request.token === "" ? await support.authenticate(ctx, trace) : await support.verifyArgument(request.token, trace);
       const fp = verified.fingerprint;
       const result = await storeCall("restore", fp, () =>
         store.restore(

@@ -32,10 +32,7 @@ type Methods = (typeof TokenService)["method"];
  * failures are `ConnectError`s with the code that says why.
  */
 export type TokenServiceHandlers = {
-  [K in keyof Methods]: (
-    request: MessageShape<Methods[K]["input"]>,
-    ctx: CallContext,
-  ) => Promise<MessageInitShape<Methods[K]["output"]>>;
+  [K in keyof Methods]: (request: MessageShape<Methods[K]["input"]>, ctx: CallContext) => Promise<MessageInitShape<Methods[K]["output"]>>;
 };
 
 /** Builds the TokenService handlers over a verifier and a store. */

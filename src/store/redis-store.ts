@@ -113,9 +113,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const values =
         keys.jti === undefined && keys.subject === undefined
           ? [await guard(redis.get(prefix + keys.token))]
-          : await guard(
-              redis.mget(prefix + keys.token, prefix + (keys.jti ?? keys.token), prefix + (keys.subject ?? keys.token)),
-            );
+          : await guard(redis.mget(prefix + keys.token, prefix + (keys.jti ?? keys.token), prefix + (keys.subject ?? keys.token)));
       return matchOf(values[0], keys.jti === undefined ? null : values[1], keys.subject === undefined ? null : values[2], keys.issuedAtMs);
     },
     async revoke(id, request): Promise<ChangeResult> {
@@ -126,7 +124,15 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const value = id.scope === "subject" ? String(request.issuedBeforeMs) : "1";
       const event = eventFor(id, "revoke", request, request.issuedBeforeMs);
       const reply = await guard(
-        redis.tbRevoke(prefix + entryKey(id), stream, id.scope === "subject" ? "later" : "once", value, String(ttl), maxLen, ...fields(event)),
+        redis.tbRevoke(
+          prefix + entryKey(id),
+          stream,
+          id.scope === "subject" ? "later" : "once",
+          value,
+          String(ttl),
+          maxLen,
+          ...fields(event),
+        ),
       );
       if (reply[0] === 0) return { changed: false, entry: entryOf(reply[1], reply[2], id), event: undefined };
       return { changed: true, entry: entryOf(value, ttl === 0 ? -1 : ttl, id), event: stamped(event, reply[1]) };

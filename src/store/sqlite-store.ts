@@ -64,9 +64,7 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     `INSERT INTO audit_events (at_ms, action, scope, fingerprint, issuer, jti, subject, issued_before_ms, actor, reason)
      VALUES (@atMs, @action, @scope, @fingerprint, @issuer, @jti, @subject, @issuedBeforeMs, @actor, @reason)`,
   );
-  const page = db.prepare<[number, number], EventRow>(
-    "SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?",
-  );
+  const page = db.prepare<[number, number], EventRow>("SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?");
   const sweep = db.prepare<[number]>("DELETE FROM entries WHERE expires_at_ms <= ?");
   const probe = db.prepare("SELECT 1");
 
@@ -146,7 +144,8 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       return entryOf(run(() => current.get({ key: entryKey(id), now: Date.now() })));
     },
     async history(limit, before) {
-      if (before !== undefined && !/^[1-9][0-9]{0,15}$/.test(before)) throw new InvalidCursor("page_token is not one this server handed out");
+      if (before !== undefined && !/^[1-9][0-9]{0,15}$/.test(before))
+        throw new InvalidCursor("page_token is not one this server handed out");
       const rows = run(() => page.all(before === undefined ? Number.MAX_SAFE_INTEGER : Number(before), limit + 1));
       const events = rows.slice(0, limit).map(eventOfRow);
       return { events, next: rows.length > limit ? events.at(-1)!.id : undefined };

@@ -21,11 +21,26 @@ describe("npm run bench -- --smoke", () => {
         maxBuffer: 1 << 22,
       });
       const results = JSON.parse(readFileSync(out, "utf8")) as {
-        rows: Array<{ name: string; requestsPerSecond: number; errors: number; unexpected: number; ratio?: number; cpuPercent: number; rssMiB: number; p99Ms: number | null }>;
+        rows: Array<{
+          name: string;
+          requestsPerSecond: number;
+          errors: number;
+          unexpected: number;
+          ratio?: number;
+          cpuPercent: number;
+          rssMiB: number;
+          p99Ms: number | null;
+        }>;
         revocations: { redisBytesPerEntry: number; sqliteFileBytesPerEntry: number };
       };
       const names = results.rows.map((r) => r.name);
-      for (const name of ["REST GET /info, node:http baseline", "REST GET /info", "Connect JSON Info", "gRPC Info, grpc-js baseline", "gRPC Info"]) {
+      for (const name of [
+        "REST GET /info, node:http baseline",
+        "REST GET /info",
+        "Connect JSON Info",
+        "gRPC Info, grpc-js baseline",
+        "gRPC Info",
+      ]) {
         expect(names).toContain(name);
       }
       for (const row of results.rows) {

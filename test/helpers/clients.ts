@@ -159,11 +159,7 @@ export function grpcJsCaller(
 }
 
 /** {@link grpcJsCaller} as a {@link TokenClient}. */
-export function grpcJsClient(
-  port: number,
-  credentials?: grpc.ChannelCredentials,
-  channelOptions?: grpc.ChannelOptions,
-): TokenClient {
+export function grpcJsClient(port: number, credentials?: grpc.ChannelCredentials, channelOptions?: grpc.ChannelOptions): TokenClient {
   const caller = grpcJsCaller(port, credentials, channelOptions);
   return {
     name: "gRPC (grpc-js)",
@@ -175,13 +171,7 @@ export function grpcJsClient(
 }
 
 /** Calls a REST route with an optional JSON body, as curl would. */
-export async function restCall(
-  baseUrl: string,
-  method: string,
-  path: string,
-  headers: CallHeaders = {},
-  body?: unknown,
-): Promise<Outcome> {
+export async function restCall(baseUrl: string, method: string, path: string, headers: CallHeaders = {}, body?: unknown): Promise<Outcome> {
   const res = await fetch(baseUrl + path, {
     method,
     headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
@@ -212,8 +202,7 @@ function plainStructs(message: Record<string, unknown>): Record<string, unknown>
 }
 
 type StructValue = { fields: Record<string, Record<string, unknown>> };
-const isStruct = (v: unknown): v is StructValue =>
-  typeof v === "object" && v !== null && "fields" in v && Object.keys(v).length === 1;
+const isStruct = (v: unknown): v is StructValue => typeof v === "object" && v !== null && "fields" in v && Object.keys(v).length === 1;
 
 function structToJson(struct: StructValue): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -30,7 +30,8 @@ export function inProcessService(
 ): InProcessService {
   const dir = mkdtempSync(join(tmpdir(), "tb-unit-"));
   const config = loadConfig({ ADMIN_KEY, ...env, SQLITE_PATH: join(dir, "tokens.db") });
-  if (config.store.kind !== "sqlite" || config.jwt.key.kind !== "secret") throw new Error("the in-process tier runs on SQLite and JWT_SECRET");
+  if (config.store.kind !== "sqlite" || config.jwt.key.kind !== "secret")
+    throw new Error("the in-process tier runs on SQLite and JWT_SECRET");
   const real = openSqliteStore({ path: config.store.path, timeoutMs: config.store.timeoutMs });
   const store = options.wrapStore?.(real) ?? real;
   const deps: TokenServiceDeps = {

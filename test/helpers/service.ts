@@ -33,9 +33,7 @@ export async function startService(
   const config = loadConfig({ ADMIN_KEY, HOST: "127.0.0.1", ...env, PORT: "0" });
   const lines = options.logLines;
   const logger =
-    lines === undefined
-      ? createLogger("silent")
-      : createLogger(config.logLevel, { write: (line: string) => void lines.push(line) });
+    lines === undefined ? createLogger("silent") : createLogger(config.logLevel, { write: (line: string) => void lines.push(line) });
   const app = await startApp(config, logger);
   const port = app.address.port;
   return {

@@ -7,7 +7,26 @@ import { createBinaryWriter } from "../../src/server/grpc-binary.js";
 
 describe("createBinaryWriter", () => {
   it.each([
-    ["InfoResponse, full", InfoResponseSchema, { success: true, token: "a.b.c", info: "Token is valid", decodedToken: { sub: "x", exp: 1795971541, n: null, f: 2.5, neg: -3, l: [1, "a", { d: true }, [], null], o: { deep: { er: false } }, e: {}, u: "ünï" } }],
+    [
+      "InfoResponse, full",
+      InfoResponseSchema,
+      {
+        success: true,
+        token: "a.b.c",
+        info: "Token is valid",
+        decodedToken: {
+          sub: "x",
+          exp: 1795971541,
+          n: null,
+          f: 2.5,
+          neg: -3,
+          l: [1, "a", { d: true }, [], null],
+          o: { deep: { er: false } },
+          e: {},
+          u: "ünï",
+        },
+      },
+    ],
     ["InfoResponse, empty", InfoResponseSchema, {}],
     ["InfoResponse, empty claims", InfoResponseSchema, { success: true, decodedToken: {} }],
     ["BlacklistResponse", BlacklistResponseSchema, { success: true, token: "t", info: "Token blacklisted", newlyBlacklisted: true }],
@@ -25,10 +44,18 @@ describe("createBinaryWriter on random claims", () => {
     fc.assert(
       // Keys other than "__proto__": protobuf-es's Struct drops such a key (assigning it sets a
       // prototype); this writer keeps the claim as data, as JSON.parse made it.
-      fc.property(fc.dictionary(fc.string().filter((k) => k !== "__proto__"), fc.jsonValue({ maxDepth: 4 }).filter(noProtoKey)), fc.string(), fc.boolean(), (claims, token, success) => {
-        const init = { success, token, info: "Token is valid", decodedToken: claims as Record<string, JsonValue> };
-        expect(Buffer.from(write(init))).toEqual(Buffer.from(toBinary(InfoResponseSchema, create(InfoResponseSchema, init))));
-      }),
+      fc.property(
+        fc.dictionary(
+          fc.string().filter((k) => k !== "__proto__"),
+          fc.jsonValue({ maxDepth: 4 }).filter(noProtoKey),
+        ),
+        fc.string(),
+        fc.boolean(),
+        (claims, token, success) => {
+          const init = { success, token, info: "Token is valid", decodedToken: claims as Record<string, JsonValue> };
+          expect(Buffer.from(write(init))).toEqual(Buffer.from(toBinary(InfoResponseSchema, create(InfoResponseSchema, init))));
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -101,19 +101,32 @@ describe("verifier", () => {
     ["no exp", () => mint({}, { expiresInSeconds: null }), /no exp claim/, "CLAIM_MISSING"],
     ["a forged signature", () => rawToken({ alg: "HS256" }, { exp: 9e9, iss: ISSUER }), /signature is invalid/, "SIGNATURE_INVALID"],
     ["exp as a string", () => signRaw({ alg: "HS256" }, { exp: "tomorrow", iss: ISSUER }), /malformed exp/, "TOKEN_MALFORMED"],
-    ["a huge exp", () => signRaw({ alg: "HS256" }, '{"exp":1e400,"iss":"https://www.discogs.com/"}'), /exp is out of range/, "TOKEN_MALFORMED"],
+    [
+      "a huge exp",
+      () => signRaw({ alg: "HS256" }, '{"exp":1e400,"iss":"https://www.discogs.com/"}'),
+      /exp is out of range/,
+      "TOKEN_MALFORMED",
+    ],
     ["an exp past year 9999", () => signRaw({ alg: "HS256" }, { exp: 1e15, iss: ISSUER }), /exp is out of range/, "TOKEN_MALFORMED"],
     ["a crit header", () => signRaw({ alg: "HS256", crit: ["exp"] }, { exp: 9e9, iss: ISSUER }), /critical extensions/, "TOKEN_MALFORMED"],
     ["a header without alg", () => signRaw({ typ: "JWT" }, { exp: 9e9, iss: ISSUER }), /no alg/, "TOKEN_MALFORMED"],
     ["alg none", () => rawToken({ alg: "none" }, { exp: 9e9, iss: ISSUER }, ""), /unsigned \(alg none\)/, "ALGORITHM_NOT_ALLOWED"],
-    ["an algorithm outside the allow-list", () => mint({}, { algorithm: "HS512" }), /not allowed: accepted are HS256/, "ALGORITHM_NOT_ALLOWED"],
+    [
+      "an algorithm outside the allow-list",
+      () => mint({}, { algorithm: "HS512" }),
+      /not allowed: accepted are HS256/,
+      "ALGORITHM_NOT_ALLOWED",
+    ],
     ["two segments", () => "abc.def", /malformed/, "TOKEN_MALFORMED"],
     ["garbage", () => "not-a-jwt", /malformed/, "TOKEN_MALFORMED"],
     ["a payload that is not JSON", () => signRaw({ alg: "HS256" }, "{{{"), /malformed/, "TOKEN_MALFORMED"],
     ["a payload that is a string", () => signRaw({ alg: "HS256" }, '"hello"'), /malformed/, "TOKEN_MALFORMED"],
     ["a payload that is an array", () => signRaw({ alg: "HS256" }, [1, 2]), /malformed/, "TOKEN_MALFORMED"],
   ])("refuses %s, saying why in words and as a reason", async (_name, make, message, reason) => {
-    const err = await verify(make()).then(() => undefined, (e: unknown) => e);
+    const err = await verify(make()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TokenRejected);
     expect((err as TokenRejected).message).toMatch(message);
     expect((err as TokenRejected).reason).toBe(reason);

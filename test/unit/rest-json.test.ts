@@ -10,11 +10,24 @@ const reference = (schema: DescMessage, init: Record<string, unknown>) =>
 
 describe("createRestJson", () => {
   it.each([
-    ["InfoResponse, full", InfoResponseSchema, { success: true, token: "a.b.c", info: "Token is valid", decodedToken: { sub: "x", exp: 1, n: null, l: [1, "a", { d: true }], o: { deep: { er: 2.5 } } } }],
+    [
+      "InfoResponse, full",
+      InfoResponseSchema,
+      {
+        success: true,
+        token: "a.b.c",
+        info: "Token is valid",
+        decodedToken: { sub: "x", exp: 1, n: null, l: [1, "a", { d: true }], o: { deep: { er: 2.5 } } },
+      },
+    ],
     ["InfoResponse, empty", InfoResponseSchema, {}],
     ["BlacklistResponse", BlacklistResponseSchema, { success: true, token: "t", info: "Token blacklisted", newlyBlacklisted: true }],
     ["BlacklistResponse, defaults", BlacklistResponseSchema, { success: true }],
-    ["UnblacklistResponse", UnblacklistResponseSchema, { success: true, token: "t", info: "Token was not blacklisted", wasBlacklisted: false }],
+    [
+      "UnblacklistResponse",
+      UnblacklistResponseSchema,
+      { success: true, token: "t", info: "Token was not blacklisted", wasBlacklisted: false },
+    ],
     ["a schema it does not write directly (enum)", HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.SERVING }],
   ] as Array<[string, DescMessage, Record<string, unknown>]>)("writes %s exactly as toJson does", (_name, schema, init) => {
     expect(createRestJson(schema)(init)).toEqual(reference(schema, init));

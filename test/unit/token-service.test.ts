@@ -53,7 +53,10 @@ describe("TokenService rules, in process", () => {
   it("revokes the bearer token, idempotently, and an operator restores it", async () => {
     const token = mint({ sub: "logout" });
     expect(await service.client.blacklist({}, bearer(token))).toMatchObject({ info: "Token blacklisted", newlyBlacklisted: true });
-    expect(await service.client.blacklist({}, bearer(token))).toMatchObject({ info: "Token was already blacklisted", newlyBlacklisted: false });
+    expect(await service.client.blacklist({}, bearer(token))).toMatchObject({
+      info: "Token was already blacklisted",
+      newlyBlacklisted: false,
+    });
     expect((await failure(service.client.info({}, bearer(token)))).rawMessage).toBe("Token is blacklisted");
     // The holder cannot restore it; the operator can.
     expect((await failure(service.client.unblacklist({}, bearer(token)))).code).toBe(Code.PermissionDenied);
@@ -103,11 +106,13 @@ describe("TokenService rules, in process", () => {
 });
 
 describe("a failing store", () => {
-  const failing = (fault: () => Error) => (store: RevocationStore): RevocationStore => ({
-    ...store,
-    check: () => Promise.reject(fault()),
-    revoke: () => Promise.reject(fault()),
-  });
+  const failing =
+    (fault: () => Error) =>
+    (store: RevocationStore): RevocationStore => ({
+      ...store,
+      check: () => Promise.reject(fault()),
+      revoke: () => Promise.reject(fault()),
+    });
 
   it("answers UNAVAILABLE when the store is down, never valid", async () => {
     const service = inProcessService({}, { wrapStore: failing(() => new StoreUnavailable("down")) });

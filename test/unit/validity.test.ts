@@ -18,7 +18,11 @@ const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
 const keys = secretKeySource(SECRET);
 
 /** Verifies `claims` (signed HS256) at the instant `atMs`; undefined when refused. */
-async function verifyAt(atMs: number, claims: Record<string, unknown>, options: { maxLifetimeSeconds: number | undefined; toleranceSeconds: number }) {
+async function verifyAt(
+  atMs: number,
+  claims: Record<string, unknown>,
+  options: { maxLifetimeSeconds: number | undefined; toleranceSeconds: number },
+) {
   vi.useFakeTimers({ toFake: ["Date"], now: atMs });
   const verify = createVerifier(
     {
