@@ -1,7 +1,7 @@
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import type { ServiceObserver } from "./service/call.js";
+import type { ServiceObserver } from "./service/types.js";
 
 /**
  * Memoizes prom-client label children by a string key: `labels({...})`

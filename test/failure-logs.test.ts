@@ -10,7 +10,7 @@ import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
 import { createServer } from "../src/server/create-server.js";
 import type { SinglePortServer } from "../src/server/single-port.js";
-import { INTERNAL_MESSAGE } from "../src/service/call.js";
+import { INTERNAL_MESSAGE } from "../src/service/observed.js";
 import { createTokenService } from "../src/service/token-service.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { bearer, connectJsonClient, grpcJsClient, grpcWebClient, restHttp1Client, type TokenClient } from "./helpers/clients.js";

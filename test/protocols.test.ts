@@ -162,10 +162,10 @@ describe("REST specifics", () => {
     expect(json.info).toMatch(message);
   });
 
-  it("refuses a body over the limit with 400, without reading it all", async () => {
+  it("refuses a body over the limit with 413 RESOURCE_EXHAUSTED, as every protocol does, without reading it all", async () => {
     const res = await fetch(url("/blacklist"), { method: "POST", headers: bearer(mint()), body: "x".repeat(200_000) });
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as { info: string }).info).toMatch(/larger than 65536 bytes/);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: "resource_exhausted", info: expect.stringMatching(/larger than 65536 bytes/) });
   });
 
   it("ignores query parameters that bind to no field (cache busters)", async () => {

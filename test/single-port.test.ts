@@ -73,7 +73,7 @@ describe("one port, HTTP/1.1 and h2c", () => {
   });
 
   it("drops a connection that sends nothing within the sniff timeout", async () => {
-    const server = createSinglePortServer({ handler: (_req, res) => res.end(), sniffTimeoutMs: 100 });
+    const server = createSinglePortServer({ dispatch: (exchange) => exchange.respond(200, {}), sniffTimeoutMs: 100 });
     const { port } = await server.listen(0, "127.0.0.1");
     try {
       const started = Date.now();
@@ -90,10 +90,10 @@ describe("one port, HTTP/1.1 and h2c", () => {
     const gate = new Promise<void>((r) => (release = r));
     let arrived = 0;
     const server = createSinglePortServer({
-      handler: async (_req, res) => {
+      dispatch: async (exchange) => {
         arrived++;
         await gate;
-        res.end("done");
+        exchange.respond(200, {}, "done");
       },
     });
     const { port } = await server.listen(0, "127.0.0.1");
@@ -112,7 +112,7 @@ describe("one port, HTTP/1.1 and h2c", () => {
   });
 
   it("closes idle keep-alive connections at once instead of waiting out the deadline", async () => {
-    const server = createSinglePortServer({ handler: (_req, res) => res.end("ok") });
+    const server = createSinglePortServer({ dispatch: (exchange) => exchange.respond(200, {}, "ok") });
     const { port } = await server.listen(0, "127.0.0.1");
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("ok"); // leaves a keep-alive socket
     const started = Date.now();

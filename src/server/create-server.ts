@@ -1,7 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Registry } from "prom-client";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -9,11 +6,12 @@ import { Health } from "../../gen/health/v1/health_pb.js";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import { createHealthService } from "../service/health-service.js";
 import { createReflectionServices } from "../service/reflection-service.js";
-import type { UnaryHandler } from "../service/call.js";
-import type { TokenServiceHandlers } from "../service/token-service.js";
+import type { TokenServiceHandlers, UnaryHandler } from "../service/types.js";
+import { createConnectHandlers } from "./connect-handlers.js";
+import { createConnectUnary } from "./connect-unary.js";
 import { createCors } from "./cors.js";
-import { encodeGrpcMessagesMinimally } from "./grpc-message.js";
-import { createGrpcUnaryFastPath } from "./grpc-unary.js";
+import { createDispatcher, type Route } from "./dispatcher.js";
+import { createGrpcUnary } from "./grpc-unary.js";
 import { createOperationalRoutes } from "./operational-routes.js";
 import { createRestHandler } from "./rest-handler.js";
 import { restRoutes } from "./rest-routes.js";
@@ -39,56 +37,44 @@ export interface ServerOptions {
 }
 
 /**
- * Everything on one port: TokenService over gRPC, gRPC-Web and Connect
- * through Connect's router, with gRPC health and reflection beside it; the
- * REST routes from the `google.api.http` annotations, the probes and
- * `/metrics` as its fallback. Plain unary gRPC to TokenService takes a fast
- * path in front of Connect. Every route calls the same handlers.
+ * Everything on one port, every route calling the same handlers:
+ * - the probes and `/metrics`;
+ * - unary TokenService calls over plain gRPC and over the Connect protocol
+ *   (JSON or binary), each on its fast path;
+ * - everything else RPC (gRPC-Web, compressed or streaming calls, Connect
+ *   GET, gRPC health and reflection) through Connect's handlers;
+ * - the REST routes from the `google.api.http` annotations.
  */
 export function createServer(options: ServerOptions): SinglePortServer {
   const readMaxBytes = options.readMaxBytes ?? 64 * 1024;
-  // The transports hand each handler the request message its route decoded for that RPC.
+  const { onInternalError } = options;
+  // The transports hand each handler the request message they decoded for that RPC.
   const impls = options.handlers as unknown as Readonly<Record<string, UnaryHandler>>;
-  const onInternalError = options.onInternalError;
-  const rest = createRestHandler({
-    routes: restRoutes(TokenService),
-    impls,
-    readMaxBytes,
-    onInternalError,
-  });
-  const operational = createOperationalRoutes({ ready: options.ready, metrics: options.metrics });
   const reflection = createReflectionServices([TokenService, Health]);
   const health = createHealthService({ services: [TokenService.typeName], ready: options.ready });
-  const adapter = connectNodeAdapter({
-    routes: (router: ConnectRouter) => {
-      router.service(TokenService, options.handlers);
-      router.service(Health, health);
-      router.service(ServerReflectionV1, reflection.v1);
-      router.service(ServerReflectionV1alpha, reflection.v1alpha);
-    },
-    fallback: (req, res) => {
-      const path = req.url?.split("?", 1)[0] ?? "/";
-      if (operational(req.method, path, res)) return;
-      rest(req, res);
-    },
-    readMaxBytes,
-    jsonOptions: { alwaysEmitImplicit: true },
-  });
-  const grpcUnary = createGrpcUnaryFastPath({
-    service: TokenService,
-    impls,
-    readMaxBytes,
-    onInternalError,
-  });
   const cors = options.corsOrigins?.length ? createCors(options.corsOrigins) : undefined;
-  const handler = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => {
-    if (cors?.(req, res)) return;
-    if (req.httpVersionMajor === 2) encodeGrpcMessagesMinimally(req as Http2ServerRequest, res as Http2ServerResponse);
-    adapter(req, res);
-  };
+  const routes: Route[] = [
+    createOperationalRoutes({ ready: options.ready, metrics: options.metrics }),
+    createGrpcUnary({ service: TokenService, impls, readMaxBytes, onInternalError }),
+    createConnectUnary({ service: TokenService, impls, readMaxBytes, onInternalError }),
+    createConnectHandlers({
+      routes: (router) => {
+        router.service(TokenService, options.handlers);
+        router.service(Health, health);
+        router.service(ServerReflectionV1, reflection.v1);
+        router.service(ServerReflectionV1alpha, reflection.v1alpha);
+      },
+      readMaxBytes,
+      acceptCompression: [compressionGzip, compressionBrotli],
+      // protobuf JSON's rules, as on the fast paths: unknown fields are refused.
+      jsonOptions: { alwaysEmitImplicit: true, ignoreUnknownFields: false },
+      onInternalError,
+    }),
+    createRestHandler({ routes: restRoutes(TokenService), impls, readMaxBytes, onInternalError }),
+  ];
+  if (cors !== undefined) routes.unshift(cors);
   return createSinglePortServer({
-    handler,
-    streamHandler: grpcUnary,
+    dispatch: createDispatcher({ routes, onInternalError }),
     maxHeaderBytes: options.maxHeaderBytes,
     tls: options.tls,
   });

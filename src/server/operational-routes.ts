@@ -1,4 +1,5 @@
 import type { Registry } from "prom-client";
+import type { Exchange } from "./exchange.js";
 
 /** What the probes and metrics need to know about the service. */
 export interface OperationalOptions {
@@ -7,43 +8,34 @@ export interface OperationalOptions {
   metrics: Registry;
 }
 
-interface Res {
-  writeHead(status: number, headers: Record<string, string>): unknown;
-  end(body: string): unknown;
-}
+const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
 /**
  * `GET /healthz` (the process is up), `GET /readyz` (the store answers: 503
  * while it does not, so a load balancer stops sending traffic) and
  * `GET /metrics` (Prometheus text). Returns false for any other request.
  */
-export function createOperationalRoutes(options: OperationalOptions) {
-  const json = (res: Res, status: number, body: object) => {
-    res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-    res.end(JSON.stringify(body));
-  };
-  return (method: string | undefined, path: string, res: Res): boolean => {
-    if (method !== "GET") return false;
+export function createOperationalRoutes(options: OperationalOptions): (exchange: Exchange) => boolean {
+  const json = (exchange: Exchange, status: number, body: object) => exchange.respond(status, JSON_HEADERS, JSON.stringify(body));
+  const unavailable = { status: "unavailable", info: "The revocation store does not answer" };
+  return (exchange) => {
+    if (exchange.method !== "GET") return false;
+    const target = exchange.target;
+    const path = target.includes("?") ? target.slice(0, target.indexOf("?")) : target;
     switch (path) {
       case "/healthz":
-        json(res, 200, { status: "ok" });
+        json(exchange, 200, { status: "ok" });
         return true;
       case "/readyz":
         void options.ready().then(
-          (ready) =>
-            ready
-              ? json(res, 200, { status: "ready" })
-              : json(res, 503, { status: "unavailable", info: "The revocation store does not answer" }),
-          () => json(res, 503, { status: "unavailable", info: "The revocation store does not answer" }),
+          (ready) => (ready ? json(exchange, 200, { status: "ready" }) : json(exchange, 503, unavailable)),
+          () => json(exchange, 503, unavailable),
         );
         return true;
       case "/metrics":
         void options.metrics.metrics().then(
-          (text) => {
-            res.writeHead(200, { "content-type": options.metrics.contentType });
-            res.end(text);
-          },
-          (err: unknown) => json(res, 500, { status: "error", info: `metrics unavailable: ${String(err)}` }),
+          (text) => exchange.respond(200, { "content-type": options.metrics.contentType }, text),
+          (err: unknown) => json(exchange, 500, { status: "error", info: `metrics unavailable: ${String(err)}` }),
         );
         return true;
       default:

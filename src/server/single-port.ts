@@ -3,27 +3,18 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type * as tls from "node:tls";
+import * as tls from "node:tls";
+import type { Exchange } from "./exchange.js";
+import { h1Exchange } from "./h1-exchange.js";
+import { h2Exchange } from "./h2-exchange.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
-type Request = http.IncomingMessage | http2.Http2ServerRequest;
-type Response = http.ServerResponse | http2.Http2ServerResponse;
-type Handler = (req: Request, res: Response) => void;
-
-/** Serves an HTTP/2 stream itself and returns true, or returns false to leave it to `handler`. */
-export type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
-
 /** Options for {@link createSinglePortServer}. */
 export interface SinglePortOptions {
-  handler: Handler;
-  /**
-   * Offered every cleartext HTTP/2 stream before `handler`, as the raw
-   * stream: streams it takes never get Node's compatibility request/response
-   * pair. (With TLS every stream goes to `handler`.)
-   */
-  streamHandler?: StreamHandler;
+  /** Answers every request, HTTP/1.1 and HTTP/2, cleartext and TLS alike. */
+  dispatch: (exchange: Exchange) => void;
   /** PEM certificate chain and key: serve TLS, with ALPN choosing h2 or http/1.1. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Larger request headers get 431 (HTTP/1) or a refused stream (HTTP/2). Node's default is 16 KiB. */
@@ -67,47 +58,13 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 }
 
 /**
- * What Node's http2 compatibility layer does for each stream (lib/internal/
- * http2/core.js, onServerStream): wrap it in Http2ServerRequest/Response,
- * refuse CONNECT, honour `Expect: 100-continue`, then hand both to `serve`.
- */
-function serveCompat(
-  stream: http2.ServerHttp2Stream,
-  headers: http2.IncomingHttpHeaders,
-  rawHeaders: string[],
-  serve: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
-): void {
-  const Request = http2.Http2ServerRequest as unknown as new (
-    stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
-    options: undefined,
-    rawHeaders: string[],
-  ) => http2.Http2ServerRequest;
-  const Response = http2.Http2ServerResponse as unknown as new (stream: http2.ServerHttp2Stream) => http2.Http2ServerResponse;
-  const req = new Request(stream, headers, undefined, rawHeaders);
-  const res = new Response(stream);
-  if (headers[":method"] === "CONNECT") {
-    res.statusCode = 405;
-    res.end();
-    return;
-  }
-  if (headers.expect !== undefined) {
-    if (headers.expect !== "100-continue") {
-      res.statusCode = 417;
-      res.end();
-      return;
-    }
-    res.writeContinue();
-  }
-  serve(req, res);
-}
-
-/**
- * One port for HTTP/1.1 and HTTP/2. With TLS, ALPN picks the protocol
- * (`allowHTTP1`). In cleartext, Node's `allowHTTP1` does not work, so a
- * `net.Server` reads the first bytes of each connection, compares them with
- * the HTTP/2 client preface, puts them back and hands the socket to the
- * matching server with `emit("connection")`.
+ * One port for HTTP/1.1 and HTTP/2, cleartext or TLS, with one path from a
+ * connection to {@link SinglePortOptions.dispatch}: a listener picks the
+ * protocol of each connection (the HTTP/2 preface in cleartext, ALPN under
+ * TLS) and hands the connection to one HTTP/1.1 server or one HTTP/2 server
+ * by emitting `connection`, which Node documents for injecting any Duplex
+ * into either (http and http2 docs, Event: 'connection'). HTTP/2 streams are
+ * served raw (`stream` event), never through Node's compatibility layer.
  */
 export function createSinglePortServer(options: SinglePortOptions): SinglePortServer {
   const maxHeaderSize = options.maxHeaderBytes ?? 32 * 1024;
@@ -131,53 +88,60 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
       h1InFlight.delete(socket);
     });
   };
-  const serveH1 = (req: http.IncomingMessage, res: http.ServerResponse) => {
+
+  const h1 = http.createServer({ maxHeaderSize }, (req, res) => {
     const socket = req.socket;
     h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
     res.once("close", () => h1InFlight.set(socket, (h1InFlight.get(socket) ?? 1) - 1));
     if (closing) res.setHeader("connection", "close");
-    options.handler(req, res);
-  };
-  const trackSession = (session: http2.ServerHttp2Session) => {
+    options.dispatch(h1Exchange(req, res, socket instanceof tls.TLSSocket));
+  });
+  h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
+  h1.on("clientError", answerClientError);
+
+  const h2 = http2.createServer({ settings: { maxHeaderListSize: maxHeaderSize } });
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    // Failures show as 'close' with an RST code; without a listener an 'error' would throw.
+    stream.on("error", () => {});
+    const method = headers[":method"];
+    if (method === "CONNECT") {
+      stream.respond({ ":status": 405 }, { endStream: true });
+      return;
+    }
+    if (headers.expect !== undefined) {
+      if (headers.expect !== "100-continue") {
+        stream.respond({ ":status": 417 }, { endStream: true });
+        return;
+      }
+      stream.additionalHeaders({ ":status": 100 });
+    }
+    options.dispatch(h2Exchange(stream, headers, stream.session?.encrypted === true));
+  });
+  h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (drained) setTimeout(() => session.close(), 50); // after its first streams are read
+  });
+  h2.on("sessionError", () => {}); // the session is destroyed; nothing to add
+
+  const toH2 = (socket: net.Socket) => {
+    h2Sockets.add(socket);
+    h2.emit("connection", socket);
   };
-  const h2Settings = { maxHeaderListSize: maxHeaderSize };
+  const toH1 = (socket: net.Socket) => {
+    h1InFlight.set(socket, 0);
+    h1.emit("connection", socket);
+  };
 
   let listener: net.Server;
   if (options.tls !== undefined) {
-    const secure = http2.createSecureServer(
-      { cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, settings: h2Settings, maxHeaderSize } as http2.SecureServerOptions,
-      (req: Request, res: Response) => {
-        if (req.httpVersionMajor !== 2) {
-          serveH1(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse);
-          return;
-        }
-        // With TLS, allowHTTP1 needs the "request" listener, so Node has already built the
-        // compatibility pair; the raw-stream handler would fight it for the stream.
-        options.handler(req, res);
-      },
-    );
-    secure.on("secureConnection", (socket: tls.TLSSocket) => {
+    listener = tls.createServer({ cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
       track(socket);
-      if (socket.alpnProtocol === "h2") h2Sockets.add(socket);
-      else h1InFlight.set(socket, 0);
+      socket.on("error", () => socket.destroy());
+      if (socket.alpnProtocol === "h2") toH2(socket);
+      else toH1(socket); // http/1.1, or a client that offered no ALPN
     });
-    secure.on("session", trackSession);
-    secure.on("clientError", answerClientError);
-    listener = secure;
   } else {
-    const h1 = http.createServer({ maxHeaderSize }, serveH1);
-    h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
-    h1.on("clientError", answerClientError);
-    // No "request" listener: that would make Node build a compatibility pair for every stream.
-    const h2 = http2.createServer({ settings: h2Settings });
-    h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-      if (options.streamHandler?.(stream, headers)) return;
-      serveCompat(stream, headers, rawHeaders, options.handler);
-    });
-    h2.on("session", trackSession);
     listener = net.createServer((socket) => {
       track(socket);
       socket.on("error", () => socket.destroy());
@@ -192,12 +156,9 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
         socket.setTimeout(0);
         socket.pause();
         socket.unshift(received);
-        if (http2Prefix) {
-          h2Sockets.add(socket);
-          h2.emit("connection", socket);
-        } else {
-          h1InFlight.set(socket, 0);
-          h1.emit("connection", socket);
+        if (http2Prefix) toH2(socket);
+        else {
+          toH1(socket);
           socket.resume();
         }
       };

@@ -3,10 +3,12 @@ import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { jtiRevocationExpiresAtMs, subjectRevocationExpiresAtMs } from "../jwt/validity.js";
 import type { Entry, EntryId } from "../store/revocation-store.js";
 import { InvalidCursor } from "../store/revocation-store.js";
-import { observed } from "./call.js";
+import { MAX_NAME_CHARS, nameArgument, reasonArgument, textArgument } from "./arguments.js";
+import type { Authentication } from "./authentication.js";
+import { observed } from "./observed.js";
 import { auditEventView, instant, revocationView } from "./revocation-view.js";
-import { MAX_NAME_CHARS, type RpcSupport } from "./rpc-support.js";
-import type { TokenServiceHandlers } from "./token-service.js";
+import { storeCall } from "./store-calls.js";
+import type { CallContext, TokenServiceDeps, TokenServiceHandlers } from "./types.js";
 
 /** History page size when the request leaves it at 0, and the largest allowed. */
 const DEFAULT_PAGE_SIZE = 50;
@@ -22,27 +24,25 @@ type OperatorRpcs = Pick<
  * through the history. Every one needs the admin key, checked before its
  * arguments, so a caller without it learns nothing.
  */
-export function operatorRpcs(support: RpcSupport): OperatorRpcs {
-  const { deps, observer, storeCall } = support;
-  const { store } = deps;
+export function operatorRpcs(deps: TokenServiceDeps, auth: Authentication): OperatorRpcs {
+  const { store, observer } = deps;
   const toleranceMs = deps.clockToleranceSeconds * 1000;
 
-  const name = (value: string, field: string) => support.text(value, field, { required: true, maxChars: MAX_NAME_CHARS });
-  const issuerOf = (issuer: string) => support.text(issuer, "issuer", { required: false, maxChars: MAX_NAME_CHARS }) || deps.issuer;
+  const issuerOf = (issuer: string) => textArgument(issuer, "issuer", { required: false, maxChars: MAX_NAME_CHARS }) || deps.issuer;
   const jtiId = (request: { jti: string; issuer: string }) =>
-    ({ scope: "jti", issuer: issuerOf(request.issuer), jti: name(request.jti, "jti") }) as const;
+    ({ scope: "jti", issuer: issuerOf(request.issuer), jti: nameArgument(request.jti, "jti") }) as const;
   const subjectId = (request: { subject: string; issuer: string }) =>
-    ({ scope: "subject", issuer: issuerOf(request.issuer), subject: name(request.subject, "subject") }) as const;
-  const lookup = (id: EntryId) => storeCall("lookup", undefined, () => store.lookup(id));
-  const operator = <Req, R>(rpc: string, run: (request: Req) => Promise<R>) =>
+    ({ scope: "subject", issuer: issuerOf(request.issuer), subject: nameArgument(request.subject, "subject") }) as const;
+  const lookup = (id: EntryId) => storeCall(observer, "lookup", undefined, () => store.lookup(id));
+  const operator = <Req, R>(rpc: string, run: (request: Req, ctx: CallContext) => Promise<R>) =>
     observed(observer, rpc, (request: Req, ctx) => {
-      support.requireAdmin(ctx, rpc);
-      return run(request);
+      auth.requireOperator(ctx, rpc);
+      return run(request, ctx);
     });
   /** Lifts a jti or subject entry; `said` is the info when it did and when there was none. */
-  const restore = async (id: Exclude<EntryId, { scope: "token" }>, reasonText: string, said: [string, string]) => {
-    const reason = support.reason(reasonText);
-    const result = await storeCall("restore", undefined, () => store.restore(id, { actor: "admin", reason }));
+  const restore = async (id: Exclude<EntryId, { scope: "token" }>, reasonText: string, said: [string, string], ctx: CallContext) => {
+    const reason = reasonArgument(reasonText);
+    const result = await storeCall(observer, "restore", undefined, () => store.restore(id, { actor: "admin", reason }), ctx.signal);
     if (result.event !== undefined) observer?.changed(result.event);
     return {
       success: true,
@@ -55,11 +55,17 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
     entry?.issuedBeforeMs === undefined ? "Subject is not revoked" : `Subject revoked at ${instant(entry.issuedBeforeMs)}`;
 
   return {
-    revokeJti: operator("RevokeJti", async (request) => {
+    revokeJti: operator("RevokeJti", async (request, ctx) => {
       const id = jtiId(request);
-      const reason = support.reason(request.reason);
+      const reason = reasonArgument(request.reason);
       const expiresAtMs = jtiRevocationExpiresAtMs(Date.now(), deps.maxLifetimeSeconds, toleranceMs);
-      const result = await storeCall("revoke", undefined, () => store.revoke(id, { actor: "admin", reason, expiresAtMs }));
+      const result = await storeCall(
+        observer,
+        "revoke",
+        undefined,
+        () => store.revoke(id, { actor: "admin", reason, expiresAtMs }),
+        ctx.signal,
+      );
       if (result.event !== undefined) observer?.changed(result.event);
       return {
         success: true,
@@ -69,7 +75,9 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
       };
     }),
 
-    restoreJti: operator("RestoreJti", (request) => restore(jtiId(request), request.reason, ["jti restored", "jti was not revoked"])),
+    restoreJti: operator("RestoreJti", (request, ctx) =>
+      restore(jtiId(request), request.reason, ["jti restored", "jti was not revoked"], ctx),
+    ),
 
     getJtiRevocation: operator("GetJtiRevocation", async (request) => {
       const id = jtiId(request);
@@ -77,14 +85,18 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
       return { success: true, info: entry === undefined ? "jti is not revoked" : "jti revoked", revocation: revocationView(id, entry) };
     }),
 
-    revokeSubject: operator("RevokeSubject", async (request) => {
+    revokeSubject: operator("RevokeSubject", async (request, ctx) => {
       const id = subjectId(request);
-      const reason = support.reason(request.reason);
+      const reason = reasonArgument(request.reason);
       const now = Date.now();
       const cutoffMs = request.issuedBefore === undefined ? now : cutoffOf(request.issuedBefore, now, toleranceMs);
       const expiresAtMs = subjectRevocationExpiresAtMs(cutoffMs, deps.maxLifetimeSeconds, toleranceMs);
-      const result = await storeCall("revoke", undefined, () =>
-        store.revoke(id, { actor: "admin", reason, issuedBeforeMs: cutoffMs, expiresAtMs }),
+      const result = await storeCall(
+        observer,
+        "revoke",
+        undefined,
+        () => store.revoke(id, { actor: "admin", reason, issuedBeforeMs: cutoffMs, expiresAtMs }),
+        ctx.signal,
       );
       if (result.event !== undefined) observer?.changed(result.event);
       let info = subjectInfo(result.entry);
@@ -97,8 +109,8 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
       return { success: true, info, changed: result.changed, revocation: revocationView(id, result.entry) };
     }),
 
-    restoreSubject: operator("RestoreSubject", (request) =>
-      restore(subjectId(request), request.reason, ["Subject restored", "Subject was not revoked"]),
+    restoreSubject: operator("RestoreSubject", (request, ctx) =>
+      restore(subjectId(request), request.reason, ["Subject restored", "Subject was not revoked"], ctx),
     ),
 
     getSubjectRevocation: operator("GetSubjectRevocation", async (request) => {
@@ -113,7 +125,7 @@ export function operatorRpcs(support: RpcSupport): OperatorRpcs {
         throw new ConnectError(`page_size must be from 1 to ${MAX_PAGE_SIZE} (0 means ${DEFAULT_PAGE_SIZE})`, Code.InvalidArgument);
       }
       const before = request.pageToken === "" ? undefined : request.pageToken;
-      const page = await storeCall("history", undefined, () => store.history(size, before)).catch((err: unknown) => {
+      const page = await storeCall(observer, "history", undefined, () => store.history(size, before)).catch((err: unknown) => {
         if (err instanceof InvalidCursor) throw new ConnectError(err.message, Code.InvalidArgument);
         throw err;
       });

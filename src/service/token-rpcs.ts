@@ -4,33 +4,37 @@ import { fingerprint } from "../jwt/fingerprint.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import type { VerifiedToken } from "../jwt/verifier.js";
 import { StoreUnavailable, type Actor, type Match } from "../store/revocation-store.js";
-import { observed, storeUnavailable, type CallContext, type Trace } from "./call.js";
+import { reasonArgument, textArgument } from "./arguments.js";
+import type { Authentication } from "./authentication.js";
+import { observed } from "./observed.js";
 import { describeMatch, scopeOf } from "./revocation-view.js";
-import type { RpcSupport } from "./rpc-support.js";
-import type { TokenServiceHandlers } from "./token-service.js";
+import { keysOf, storeCall, storeUnavailable } from "./store-calls.js";
+import type { CallContext, TokenServiceDeps, TokenServiceHandlers, Trace } from "./types.js";
 
 /** The RPCs about one token: Info (the hot path), Blacklist, Unblacklist and InspectToken. */
-export function tokenRpcs(support: RpcSupport): Pick<TokenServiceHandlers, "info" | "blacklist" | "unblacklist" | "inspectToken"> {
-  const { deps, observer, storeCall } = support;
-  const { store } = deps;
+export function tokenRpcs(
+  deps: TokenServiceDeps,
+  auth: Authentication,
+): Pick<TokenServiceHandlers, "info" | "blacklist" | "unblacklist" | "inspectToken"> {
+  const { store, observer } = deps;
 
   /** The token named by the request's `token` field (an operator action), else the bearer token (its holder). */
   const target = async (token: string, ctx: CallContext, trace: Trace, action: string) => {
-    if (token === "") return { verified: await support.authenticate(ctx, trace), actor: "self" as Actor };
-    support.requireAdmin(ctx, action);
-    return { verified: await support.verifyArgument(token, trace), actor: "admin" as Actor };
+    if (token === "") return { verified: await auth.bearer(ctx, trace), actor: "self" as Actor };
+    auth.requireOperator(ctx, action);
+    return { verified: await auth.tokenArgument(token, trace), actor: "admin" as Actor };
   };
   const revocationOf = (verified: VerifiedToken): Promise<Match | undefined> =>
-    storeCall("check", verified.fingerprint, () => store.check(support.keysOf(verified)));
+    storeCall(observer, "check", verified.fingerprint, () => store.check(keysOf(verified)));
 
   return {
     info: observed(observer, "Info", async (_request, ctx, trace) => {
-      const verified = await support.authenticate(ctx, trace);
+      const verified = await auth.bearer(ctx, trace);
       const fp = verified.fingerprint;
       let info = "Token is valid";
       let match: Match | undefined;
       try {
-        match = await store.check(support.keysOf(verified));
+        match = await store.check(keysOf(verified));
       } catch (err) {
         if (!(err instanceof StoreUnavailable)) throw err;
         observer?.storeError("check", fp, err);
@@ -43,22 +47,22 @@ export function tokenRpcs(support: RpcSupport): Pick<TokenServiceHandlers, "info
     }),
 
     blacklist: observed(observer, "Blacklist", async (request, ctx, trace) => {
-      const reason = support.reason(request.reason);
+      const reason = reasonArgument(request.reason);
       const { verified, actor } = await target(request.token, ctx, trace, "Revoking a token other than your bearer token");
       const fp = verified.fingerprint;
       // Say so when a jti or subject revocation already covered it: the caller may think it was valid.
       const before = await revocationOf(verified);
       const covered = before !== undefined && before.scope !== "token" ? before : undefined;
-      const result = await storeCall("revoke", fp, () =>
-        store.revoke(
-          { scope: "token", fingerprint: fp },
-          {
-            actor,
-            reason,
-            expiresAtMs: verified.revocationExpiresAtMs,
-            context: { jti: verified.jti, subject: verified.subject },
-          },
-        ),
+      const result = await storeCall(
+        observer,
+        "revoke",
+        fp,
+        () =>
+          store.revoke(
+            { scope: "token", fingerprint: fp },
+            { actor, reason, expiresAtMs: verified.revocationExpiresAtMs, context: { jti: verified.jti, subject: verified.subject } },
+          ),
+        ctx.signal,
       );
       if (result.event !== undefined) observer?.changed(result.event);
       return {
@@ -73,16 +77,21 @@ export function tokenRpcs(support: RpcSupport): Pick<TokenServiceHandlers, "info
     }),
 
     unblacklist: observed(observer, "Unblacklist", async (request, ctx, trace) => {
-      support.requireAdmin(ctx, "Unblacklist");
-      const reason = support.reason(request.reason);
+      auth.requireOperator(ctx, "Unblacklist");
+      const reason = reasonArgument(request.reason);
       // The key is checked above, so a `token` field needs no second check.
-      const verified = request.token === "" ? await support.authenticate(ctx, trace) : await support.verifyArgument(request.token, trace);
+      const verified = request.token === "" ? await auth.bearer(ctx, trace) : await auth.tokenArgument(request.token, trace);
       const fp = verified.fingerprint;
-      const result = await storeCall("restore", fp, () =>
-        store.restore(
-          { scope: "token", fingerprint: fp },
-          { actor: "admin", reason, context: { jti: verified.jti, subject: verified.subject } },
-        ),
+      const result = await storeCall(
+        observer,
+        "restore",
+        fp,
+        () =>
+          store.restore(
+            { scope: "token", fingerprint: fp },
+            { actor: "admin", reason, context: { jti: verified.jti, subject: verified.subject } },
+          ),
+        ctx.signal,
       );
       if (result.event !== undefined) observer?.changed(result.event);
       // Lifting the token scope does not lift a jti or subject revocation: say so.
@@ -98,11 +107,11 @@ export function tokenRpcs(support: RpcSupport): Pick<TokenServiceHandlers, "info
     }),
 
     inspectToken: observed(observer, "InspectToken", async (request, ctx, trace) => {
-      support.requireAdmin(ctx, "InspectToken");
-      const token = support.text(request.token, "token", { required: true, maxChars: deps.maxTokenBytes });
+      auth.requireOperator(ctx, "InspectToken");
+      const token = textArgument(request.token, "token", { required: true, maxChars: deps.maxTokenBytes });
       let verified: VerifiedToken;
       try {
-        verified = await support.verifyField(token);
+        verified = await auth.verify(token);
       } catch (err) {
         if (!(err instanceof TokenRejected)) throw err;
         return { success: true, valid: false, verified: false, info: err.message, fingerprint: fingerprint(token.trim()) };

@@ -6,7 +6,7 @@ import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import { loadConfig } from "../../src/config.js";
 import { secretKeySource } from "../../src/jwt/key-source.js";
 import { createVerifier } from "../../src/jwt/verifier.js";
-import type { ServiceObserver } from "../../src/service/call.js";
+import type { ServiceObserver } from "../../src/service/types.js";
 import { createTokenService, type TokenServiceDeps } from "../../src/service/token-service.js";
 import type { RevocationStore } from "../../src/store/revocation-store.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";

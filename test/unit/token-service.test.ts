@@ -1,7 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RevocationScope } from "../../gen/tokens/v1/token_service_pb.js";
-import { INTERNAL_MESSAGE, type CallRecord, type ServiceObserver } from "../../src/service/call.js";
+import { INTERNAL_MESSAGE } from "../../src/service/observed.js";
+import type { CallRecord, ServiceObserver } from "../../src/service/types.js";
 import { StoreUnavailable, type RevocationStore } from "../../src/store/revocation-store.js";
 import { inProcessService, type InProcessService } from "../helpers/in-process.js";
 import { ADMIN_KEY } from "../helpers/service.js";

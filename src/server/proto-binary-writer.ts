@@ -1,4 +1,6 @@
-import { create, toBinary, type DescField, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { create, type DescField, type DescMessage, type JsonValue, ScalarType, toBinary } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
+import { ListValueSchema, StructSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 
 /**
  * Serializes a handler's result as protobuf binary, exactly as
@@ -7,18 +9,11 @@ import { create, toBinary, type DescField, type DescMessage, type JsonValue } fr
  * are written directly from the init object into one Buffer: it skips
  * building a Struct message from the claims first, and writes UTF-8 with
  * `Buffer.write` (protobuf-es's writer spent about 9 us per Info response,
- * mostly in TextEncoder). Anything else goes through protobuf-es.
+ * mostly in TextEncoder). Anything else goes through protobuf-es;
+ * {@link writesBinaryDirectly} says which.
  */
 export function createBinaryWriter(schema: DescMessage): (init: Record<string, unknown>) => Uint8Array {
-  const direct = schema.fields.every(
-    (f) =>
-      f.oneof === undefined &&
-      !f.proto.proto3Optional &&
-      f.number < 16 &&
-      ((f.fieldKind === "scalar" && (f.scalar === 9 || f.scalar === 8)) ||
-        (f.fieldKind === "message" && f.message.typeName === "google.protobuf.Struct")),
-  );
-  if (!direct) return (init) => toBinary(schema, create(schema, init));
+  if (!writesBinaryDirectly(schema)) return (init) => toBinary(schema, create(schema, init));
   const fields = [...schema.fields].sort((a, b) => a.number - b.number).map(plan);
   return (init) => {
     // Pass 1: the size of every length-delimited part, in the order pass 2 writes them.
@@ -31,6 +26,18 @@ export function createBinaryWriter(schema: DescMessage): (init: Record<string, u
     for (const field of fields) field.write(init[field.local], out, cursor, sizes);
     return out;
   };
+}
+
+/** True when {@link createBinaryWriter} writes this message without protobuf-es (the fast path): strings, bools and Structs, field numbers below 16 (one-byte tags). */
+export function writesBinaryDirectly(schema: DescMessage): boolean {
+  return schema.fields.every(
+    (f) =>
+      f.oneof === undefined &&
+      !f.proto.proto3Optional &&
+      f.number < 16 &&
+      ((f.fieldKind === "scalar" && (f.scalar === ScalarType.STRING || f.scalar === ScalarType.BOOL)) ||
+        (f.fieldKind === "message" && f.message.typeName === "google.protobuf.Struct")),
+  );
 }
 
 interface Cursor {
@@ -46,13 +53,31 @@ interface FieldPlan {
   write(value: unknown, out: Buffer, cursor: Cursor, sizes: number[]): void;
 }
 
-const LEN = 2; // wire type: length-delimited
-const VARINT = 0;
-const I64 = 1;
+const LEN = WireType.LengthDelimited;
+const VARINT = WireType.Varint;
+const I64 = WireType.Bit64;
+
+/** A field's tag byte (number and wire type), its number read from the descriptor so no number is typed here twice. */
+function tag(schema: DescMessage, name: string, wireType: WireType): number {
+  const field = schema.fields.find((f) => f.name === name);
+  if (field === undefined || field.number >= 16) throw new Error(`${schema.typeName}.${name} has no one-byte tag`);
+  return (field.number << 3) | wireType;
+}
+const STRUCT_FIELDS = tag(StructSchema, "fields", LEN);
+/** Map entries are messages { key = 1; value = 2 } (the protobuf encoding of maps). */
+const ENTRY_KEY = (1 << 3) | LEN;
+const ENTRY_VALUE = (2 << 3) | LEN;
+const VALUE_NULL = tag(ValueSchema, "null_value", VARINT);
+const VALUE_NUMBER = tag(ValueSchema, "number_value", I64);
+const VALUE_STRING = tag(ValueSchema, "string_value", LEN);
+const VALUE_BOOL = tag(ValueSchema, "bool_value", VARINT);
+const VALUE_STRUCT = tag(ValueSchema, "struct_value", LEN);
+const VALUE_LIST = tag(ValueSchema, "list_value", LEN);
+const LIST_VALUES = tag(ListValueSchema, "values", LEN);
 
 function plan(field: DescField): FieldPlan {
   const local = field.localName;
-  if (field.fieldKind === "scalar" && field.scalar === 8) {
+  if (field.fieldKind === "scalar" && field.scalar === ScalarType.BOOL) {
     const tag = (field.number << 3) | VARINT;
     return {
       local,
@@ -144,11 +169,11 @@ function structSize(object: Record<string, JsonValue>, sizes: number[]): number 
 
 function writeStruct(object: Record<string, JsonValue>, out: Buffer, c: Cursor, sizes: number[]): void {
   for (const key of Object.keys(object)) {
-    out[c.at++] = (1 << 3) | LEN;
+    out[c.at++] = STRUCT_FIELDS;
     writeVarint(sizes[c.size++]!, out, c);
-    out[c.at++] = (1 << 3) | LEN;
+    out[c.at++] = ENTRY_KEY;
     writeString(key, out, c, sizes);
-    out[c.at++] = (2 << 3) | LEN;
+    out[c.at++] = ENTRY_VALUE;
     writeVarint(sizes[c.size++]!, out, c);
     writeValue(object[key]!, out, c, sizes);
   }
@@ -178,28 +203,28 @@ function valueSize(value: JsonValue, sizes: number[]): number {
 
 function writeValue(value: JsonValue, out: Buffer, c: Cursor, sizes: number[]): void {
   if (value === null) {
-    out[c.at++] = (1 << 3) | VARINT;
+    out[c.at++] = VALUE_NULL;
     out[c.at++] = 0;
   } else if (typeof value === "boolean") {
-    out[c.at++] = (4 << 3) | VARINT;
+    out[c.at++] = VALUE_BOOL;
     out[c.at++] = value ? 1 : 0;
   } else if (typeof value === "number") {
-    out[c.at++] = (2 << 3) | I64;
+    out[c.at++] = VALUE_NUMBER;
     out.writeDoubleLE(value, c.at);
     c.at += 8;
   } else if (typeof value === "string") {
-    out[c.at++] = (3 << 3) | LEN;
+    out[c.at++] = VALUE_STRING;
     writeString(value, out, c, sizes);
   } else if (Array.isArray(value)) {
-    out[c.at++] = (6 << 3) | LEN;
+    out[c.at++] = VALUE_LIST;
     writeVarint(sizes[c.size++]!, out, c);
     for (const item of value) {
-      out[c.at++] = (1 << 3) | LEN;
+      out[c.at++] = LIST_VALUES;
       writeVarint(sizes[c.size++]!, out, c);
       writeValue(item, out, c, sizes);
     }
   } else {
-    out[c.at++] = (5 << 3) | LEN;
+    out[c.at++] = VALUE_STRUCT;
     writeVarint(sizes[c.size++]!, out, c);
     writeStruct(value, out, c, sizes);
   }

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
 import { BlacklistResponseSchema, InfoResponseSchema, UnblacklistResponseSchema } from "../../gen/tokens/v1/token_service_pb.js";
-import { createBinaryWriter } from "../../src/server/grpc-binary.js";
+import { createBinaryWriter, writesBinaryDirectly } from "../../src/server/proto-binary-writer.js";
 
 describe("createBinaryWriter", () => {
   it.each([
@@ -35,6 +35,13 @@ describe("createBinaryWriter", () => {
     ["a schema it does not write directly (enum)", HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.NOT_SERVING }],
   ] as Array<[string, DescMessage, Record<string, unknown>]>)("writes %s byte for byte as toBinary does", (_name, schema, init) => {
     expect(Buffer.from(createBinaryWriter(schema)(init))).toEqual(Buffer.from(toBinary(schema, create(schema, init))));
+  });
+
+  it("keeps InfoResponse, the hot path, on the direct writer", () => {
+    // A field InfoResponse gains that this writer cannot write (an enum, a number past 15)
+    // would route every gRPC and Connect binary Info through protobuf-es; this fails instead.
+    expect(writesBinaryDirectly(InfoResponseSchema)).toBe(true);
+    expect(writesBinaryDirectly(HealthCheckResponseSchema)).toBe(false);
   });
 });
 

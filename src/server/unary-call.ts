@@ -1,0 +1,59 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { INTERNAL_MESSAGE, untilAborted } from "../service/observed.js";
+import type { CallContext, UnaryHandler } from "../service/types.js";
+import { deadlineExceeded, requestTimeoutMs } from "./deadline.js";
+import { type Exchange, RequestCancelled } from "./exchange.js";
+import { headerValue } from "./header-value.js";
+
+/** A unary call's result, for a transport to encode: the response message (init shape), or why not. */
+export type UnaryOutcome = { response: Record<string, unknown>; error?: undefined } | { response?: undefined; error: ConnectError };
+
+/** What runs a unary call once a transport has picked its handler. */
+export interface UnaryCall {
+  /** The RPC's handler. */
+  handler: UnaryHandler;
+  /** "grpc", "connect" or "rest": what handlers and logs see as the protocol. */
+  protocol: string;
+  /** Reads the request to its end and decodes the message; a bad one rejects with a ConnectError. */
+  decode(): Promise<unknown>;
+  /** Failures that are our fault (never the caller's input). */
+  onInternalError: (err: unknown) => void;
+}
+
+/**
+ * Runs one unary call the same way for every fast-path transport (gRPC,
+ * Connect, REST): the deadline from `grpc-timeout` or `connect-timeout-ms`
+ * runs from the moment the request arrived, through reading the body, to the
+ * handler's answer (DEADLINE_EXCEEDED when it passes); the handler's signal
+ * aborts at the deadline and when the client goes away; a request the client
+ * cancels before it is complete never reaches the handler. Never rejects.
+ */
+export async function runUnary(exchange: Exchange, call: UnaryCall): Promise<UnaryOutcome> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeoutMs = requestTimeoutMs(exchange.headers);
+    let signal = exchange.signal;
+    if (timeoutMs !== undefined) {
+      const controller = new AbortController();
+      const clientGone = signal;
+      if (clientGone.aborted) controller.abort(clientGone.reason);
+      else clientGone.addEventListener("abort", () => controller.abort(clientGone.reason), { once: true });
+      timer = setTimeout(() => controller.abort(deadlineExceeded(timeoutMs)), timeoutMs);
+      signal = controller.signal;
+    }
+    const request = await untilAborted(call.decode(), signal);
+    const ctx: CallContext = {
+      requestHeader: { get: (name) => headerValue(exchange.headers[name]) },
+      protocolName: call.protocol,
+      signal,
+    };
+    return { response: (await call.handler(request, ctx)) as Record<string, unknown> };
+  } catch (err) {
+    if (err instanceof ConnectError) return { error: err };
+    if (err instanceof RequestCancelled) return { error: new ConnectError(err.message, Code.Canceled) };
+    call.onInternalError(err);
+    return { error: new ConnectError(INTERNAL_MESSAGE, Code.Internal) };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,41 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { VerifiedToken } from "../jwt/verifier.js";
+import { StoreUnavailable, entryKey, type TokenKeys } from "../store/revocation-store.js";
+import { abortError } from "./observed.js";
+import type { ServiceObserver, StoreOperationName } from "./types.js";
+
+/** The answer when the store is down: retry later, never a guess. */
+export const storeUnavailable = () => new ConnectError("Revocation store is unavailable; retry later", Code.Unavailable);
+
+/**
+ * Runs one store round trip for a handler. A store failure is reported to
+ * the observer and becomes UNAVAILABLE, never a success that did not happen.
+ * A write is not started once the call's signal has aborted (deadline passed,
+ * client gone): the client will not hear of it, so it must not happen behind
+ * its back. A write already started completes or not at all (each is atomic).
+ */
+export function storeCall<T>(
+  observer: ServiceObserver | undefined,
+  operation: StoreOperationName,
+  fingerprint: string | undefined,
+  call: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return call().catch((err: unknown) => {
+    if (!(err instanceof StoreUnavailable)) throw err;
+    observer?.storeError(operation, fingerprint, err);
+    throw storeUnavailable();
+  });
+}
+
+/** The store keys Info checks for a verified token: its fingerprint, and its jti and subject scoped by issuer. */
+export function keysOf(verified: VerifiedToken): TokenKeys {
+  return {
+    token: verified.fingerprint,
+    jti: verified.jti === undefined ? undefined : entryKey({ scope: "jti", issuer: verified.issuer, jti: verified.jti }),
+    subject:
+      verified.subject === undefined ? undefined : entryKey({ scope: "subject", issuer: verified.issuer, subject: verified.subject }),
+    issuedAtMs: verified.issuedAtMs,
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * The types every part of the service layer and its transports share. A leaf
+ * module: it imports only types from below (store, jwt, generated code), so
+ * the handlers and the transports never import each other in a cycle.
+ */
+import type { Code } from "@connectrpc/connect";
+import type { MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
+import type { Verifier } from "../jwt/verifier.js";
+import type { AuditEvent, RevocationStore } from "../store/revocation-store.js";
+
+/** What a handler reads of a call, on every transport: headers (gRPC metadata), protocol, and when to stop. */
+export interface CallContext {
+  readonly requestHeader: { get(name: string): string | null };
+  /** "grpc", "grpc-web" or "connect", or "rest". */
+  readonly protocolName: string;
+  /**
+   * Aborts when the call's deadline passes (reason: a ConnectError
+   * DEADLINE_EXCEEDED) or the client goes away; a handler then stops, and
+   * starts no store write it has not started yet.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** One RPC's handler as every transport calls it: request message in, response init out. */
+export type UnaryHandler = (request: unknown, ctx: CallContext) => Promise<unknown>;
+
+/** One finished call, for logs and metrics: a fingerprint, never a token. */
+export interface CallRecord {
+  /** The RPC's name, as in the proto (`Info`, `RevokeSubject`...). */
+  rpc: string;
+  protocol: string;
+  /** undefined for success. */
+  code: Code | undefined;
+  durationMs: number;
+  /** Set once a token verified. */
+  fingerprint: string | undefined;
+  /** For failures: the message sent to the caller. */
+  message: string | undefined;
+}
+
+/** Store operations, as metrics and logs name them. */
+export type StoreOperationName = "check" | "revoke" | "restore" | "lookup" | "history";
+
+/** Hooks for logs and metrics; they receive fingerprints, never tokens. */
+export interface ServiceObserver {
+  callCompleted(record: CallRecord): void;
+  /** A revocation was added or lifted; `event` is what the history recorded. */
+  changed(event: AuditEvent): void;
+  storeError(operation: StoreOperationName, fingerprint: string | undefined, error: Error): void;
+  /** Info said "valid" without a revocation check (FAIL_OPEN=true, store down). */
+  failedOpen(fingerprint: string): void;
+  /** A handler failed in a way no rule foresaw (a bug, or a dependency misbehaving): the caller got INTERNAL. */
+  internalError(rpc: string, protocol: string, error: unknown): void;
+}
+
+/** Per-call facts the observer reports once the call ends. */
+export interface Trace {
+  fingerprint: string | undefined;
+}
+
+/** What the TokenService rules need. */
+export interface TokenServiceDeps {
+  verifier: Verifier;
+  store: RevocationStore;
+  /** Operator key for Unblacklist and the operator RPCs; undefined disables them. */
+  adminKey: string | undefined;
+  maxTokenBytes: number;
+  /** The issuer operator RPCs scope a jti or subject to when the request names none (JWT_ISSUER). */
+  issuer: string;
+  /** Longest token lifetime accepted; bounds how long jti and subject entries are kept. Undefined: no limit, kept until lifted. */
+  maxLifetimeSeconds: number | undefined;
+  clockToleranceSeconds: number;
+  /** Info answers "valid" when the store is down, instead of UNAVAILABLE. */
+  failOpen?: boolean;
+  observer?: ServiceObserver;
+}
+
+type Methods = (typeof TokenService)["method"];
+
+/**
+ * The rules of every TokenService RPC. Every transport (gRPC, gRPC-Web,
+ * Connect, REST) calls these same functions, so they give the same answer;
+ * failures are `ConnectError`s with the code that says why.
+ */
+export type TokenServiceHandlers = {
+  [K in keyof Methods]: (request: MessageShape<Methods[K]["input"]>, ctx: CallContext) => Promise<MessageInitShape<Methods[K]["output"]>>;
+};
