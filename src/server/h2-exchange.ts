@@ -2,87 +2,130 @@ import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Ser
 import { type Exchange, RequestCancelled } from "./exchange.js";
 import { chunksOf, readWholeBody } from "./h1-exchange.js";
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * A raw HTTP/2 stream as an {@link Exchange}: documented ServerHttp2Stream
  * calls only (respond, end, sendTrailers on wantTrailers, close), no
- * compatibility request/response pair. A response sent before the request
- * ended is followed by RST_STREAM(NO_ERROR), which tells the client to stop
- * sending without touching other streams (RFC 9113 section 8.1).
+ * compatibility request/response pair. Once a response is complete, a
+ * request the client is still sending is stopped with RST_STREAM(NO_ERROR),
+ * which ends that stream and no other (RFC 9113 section 8.1).
  */
-export function h2Exchange(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, encrypted: boolean): Exchange {
-  let controller: AbortController | undefined;
-  let finished = false;
-  let trailersExpected = false;
-  let extra: OutgoingHttpHeaders | undefined;
-  // Once the response is complete, a request still being sent is stopped with RST_STREAM(NO_ERROR).
-  // Checked then, not when the response starts: a streamed answer reads the request as it goes.
-  const stopReadingRequest = () => {
-    if (!stream.readableEnded && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
-  };
-  const sendTrailersThenStop = (trailers: OutgoingHttpHeaders) =>
-    stream.once("wantTrailers", () => {
-      stream.sendTrailers(trailers);
-      setImmediate(stopReadingRequest); // Node writes the trailers on a later tick
+export class H2Exchange implements Exchange {
+  readonly httpVersion = "2";
+  private controller: AbortController | undefined;
+  private trailersExpected = false;
+  private extra: OutgoingHttpHeaders | undefined;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    readonly headers: IncomingHttpHeaders,
+    readonly encrypted: boolean,
+  ) {}
+
+  get method(): string {
+    return (this.headers[":method"] as string | undefined) ?? "GET";
+  }
+  get target(): string {
+    return (this.headers[":path"] as string | undefined) ?? "/";
+  }
+  get authority(): string {
+    return (this.headers[":authority"] as string | undefined) ?? this.headers.host ?? "";
+  }
+
+  readBody(maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+    // END_STREAM on the HEADERS frame: the request is complete, with no body.
+    if (this.stream.endAfterHeaders) return Promise.resolve(EMPTY);
+    return readWholeBody(this.stream, maxBytes, tooLarge);
+  }
+
+  bodyChunks(): AsyncIterable<Uint8Array> {
+    return chunksOf(this.stream);
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      const abort = () => {
+        if (!this.stream.writableFinished) controller.abort(new RequestCancelled("the client went away"));
+      };
+      if (this.stream.destroyed) abort();
+      else this.stream.once("close", abort);
+    }
+    return this.controller.signal;
+  }
+
+  get responded(): boolean {
+    return this.stream.headersSent;
+  }
+
+  setResponseHeader(name: string, value: string): void {
+    this.extra ??= {};
+    this.extra[name.toLowerCase()] = value;
+  }
+
+  respond(status: number, headers: OutgoingHttpHeaders, body?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void {
+    const { stream } = this;
+    if (stream.destroyed || stream.headersSent) return;
+    const endStream = body === undefined && trailers === undefined;
+    stream.respond(this.headersWith(status, headers), { endStream, waitForTrailers: trailers !== undefined });
+    if (endStream) {
+      this.stopReadingRequest();
+      return;
+    }
+    if (trailers !== undefined) this.sendTrailersThenStop(trailers);
+    else if (this.requestOpen()) stream.once("finish", () => this.stopReadingRequest());
+    stream.end(body);
+  }
+
+  start(status: number, headers: OutgoingHttpHeaders, withTrailers: boolean): void {
+    const { stream } = this;
+    if (stream.destroyed || stream.headersSent) return;
+    stream.respond(this.headersWith(status, headers), { waitForTrailers: withTrailers });
+    this.trailersExpected = withTrailers;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    const { stream } = this;
+    return new Promise((resolve, reject) => {
+      if (stream.destroyed) return reject(new RequestCancelled("the client went away"));
+      if (stream.write(chunk)) resolve();
+      else stream.once("drain", resolve);
     });
-  return {
-    httpVersion: "2",
-    method: (headers[":method"] as string | undefined) ?? "GET",
-    target: (headers[":path"] as string | undefined) ?? "/",
-    authority: (headers[":authority"] as string | undefined) ?? headers.host ?? "",
-    encrypted,
-    headers,
-    readBody: (maxBytes, tooLarge) => readWholeBody(stream, maxBytes, tooLarge),
-    bodyChunks: () => chunksOf(stream),
-    get signal() {
-      if (controller === undefined) {
-        controller = new AbortController();
-        const abort = () => {
-          if (!finished) controller!.abort(new RequestCancelled("the client went away"));
-        };
-        if (stream.destroyed) abort();
-        else stream.once("close", abort);
-      }
-      return controller.signal;
-    },
-    get responded() {
-      return stream.headersSent;
-    },
-    setResponseHeader(name, value) {
-      extra ??= {};
-      extra[name.toLowerCase()] = value;
-    },
-    respond(status, responseHeaders, body, trailers) {
-      if (stream.destroyed || stream.headersSent) return;
-      const endStream = body === undefined && trailers === undefined;
-      stream.respond({ ...extra, ...responseHeaders, ":status": status }, { endStream, waitForTrailers: trailers !== undefined });
-      finished = endStream;
-      if (endStream) return stopReadingRequest();
-      stream.once("finish", () => (finished = true));
-      if (trailers !== undefined) sendTrailersThenStop(trailers);
-      else stream.once("finish", stopReadingRequest);
-      stream.end(body);
-    },
-    start(status, responseHeaders, withTrailers) {
-      if (stream.destroyed || stream.headersSent) return;
-      stream.respond({ ...extra, ...responseHeaders, ":status": status }, { waitForTrailers: withTrailers });
-      trailersExpected = withTrailers;
-      stream.once("finish", () => (finished = true));
-    },
-    write: (chunk) =>
-      new Promise((resolve, reject) => {
-        if (stream.destroyed) return reject(new RequestCancelled("the client went away"));
-        if (stream.write(chunk)) resolve();
-        else stream.once("drain", resolve);
-      }),
-    end(trailers?: OutgoingHttpHeaders) {
-      if (stream.destroyed) return;
-      // A stream started with trailers waits for them: send them, empty if need be.
-      if (trailersExpected) sendTrailersThenStop(trailers ?? {});
-      else stream.once("finish", stopReadingRequest);
-      stream.end();
-    },
-    reset() {
-      stream.close(constants.NGHTTP2_CANCEL);
-    },
-  };
+  }
+
+  end(trailers?: OutgoingHttpHeaders): void {
+    const { stream } = this;
+    if (stream.destroyed) return;
+    // A stream started with trailers waits for them: send them, empty if need be.
+    if (this.trailersExpected) this.sendTrailersThenStop(trailers ?? {});
+    else stream.once("finish", () => this.stopReadingRequest());
+    stream.end();
+  }
+
+  reset(): void {
+    this.stream.close(constants.NGHTTP2_CANCEL);
+  }
+
+  private headersWith(status: number, headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+    return this.extra === undefined ? { ...headers, ":status": status } : { ...this.extra, ...headers, ":status": status };
+  }
+
+  /** True while the client may still be sending the request. */
+  private requestOpen(): boolean {
+    return !this.stream.readableEnded && !this.stream.endAfterHeaders && !this.stream.destroyed;
+  }
+
+  /** Checked once the response is done, not when it starts: a streamed answer reads the request as it goes. */
+  private stopReadingRequest(): void {
+    if (this.requestOpen()) this.stream.close(constants.NGHTTP2_NO_ERROR);
+  }
+
+  private sendTrailersThenStop(trailers: OutgoingHttpHeaders): void {
+    this.stream.once("wantTrailers", () => {
+      this.stream.sendTrailers(trailers);
+      if (this.requestOpen()) setImmediate(() => this.stopReadingRequest()); // Node writes the trailers on a later tick
+    });
+  }
 }

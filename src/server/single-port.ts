@@ -5,8 +5,8 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import type { Exchange } from "./exchange.js";
-import { h1Exchange } from "./h1-exchange.js";
-import { h2Exchange } from "./h2-exchange.js";
+import { H1Exchange } from "./h1-exchange.js";
+import { H2Exchange } from "./h2-exchange.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -94,7 +94,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
     res.once("close", () => h1InFlight.set(socket, (h1InFlight.get(socket) ?? 1) - 1));
     if (closing) res.setHeader("connection", "close");
-    options.dispatch(h1Exchange(req, res, socket instanceof tls.TLSSocket));
+    options.dispatch(new H1Exchange(req, res, socket instanceof tls.TLSSocket));
   });
   h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
   h1.on("clientError", answerClientError);
@@ -115,7 +115,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
       }
       stream.additionalHeaders({ ":status": 100 });
     }
-    options.dispatch(h2Exchange(stream, headers, stream.session?.encrypted === true));
+    options.dispatch(new H2Exchange(stream, headers, stream.session?.encrypted === true));
   });
   h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);

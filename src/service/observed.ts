@@ -6,8 +6,9 @@ export const INTERNAL_MESSAGE = "Internal error; the server log has details";
 
 /**
  * Wraps one RPC so that, whichever transport called it:
- * - it ends when the call's signal aborts (deadline: DEADLINE_EXCEEDED; the
- *   client gone: CANCELED), even if the work behind it is still running;
+ * - a call with a deadline ends when its signal aborts (the deadline:
+ *   DEADLINE_EXCEEDED; the client gone: CANCELED), even if the work behind it
+ *   is still running;
  * - a failure that is not a ConnectError is reported once, as an internal
  *   error, and leaves as INTERNAL with a stable message;
  * - the observer hears of every outcome.
@@ -22,7 +23,8 @@ export function observed<Req, R>(
     const trace: Trace = { fingerprint: undefined };
     let failure: ConnectError | undefined;
     try {
-      return await untilAborted(run(request, ctx, trace), ctx.signal);
+      const work = run(request, ctx, trace);
+      return await (ctx.timeoutMs() === undefined ? work : untilAborted(work, ctx.signal));
     } catch (err) {
       if (err instanceof ConnectError) {
         failure = err;

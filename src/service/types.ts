@@ -20,6 +20,13 @@ export interface CallContext {
    * starts no store write it has not started yet.
    */
   readonly signal: AbortSignal;
+  /**
+   * Milliseconds left before the call's deadline, or undefined when the
+   * client set none (Connect's HandlerContext has the same method). Only a
+   * call with a deadline is raced against its signal: the hot path without
+   * one allocates no signal at all unless a handler reads it.
+   */
+  timeoutMs(): number | undefined;
 }
 
 /** One RPC's handler as every transport calls it: request message in, response init out. */
