@@ -11,6 +11,8 @@ import {
   type ChangeRequest,
   type Entry,
   type EntryId,
+  type Match,
+  type TokenKeys,
   type RevocationStore,
   type RevokeRequest,
 } from "./revocation-store.js";
@@ -18,11 +20,16 @@ import {
 /** Options for {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
   path: string;
-  /** How long a write waits for another process's lock before failing. */
+  /** Deadline of each call: one that cannot get the lock it needs by then answers StoreUnavailable. */
   timeoutMs: number;
   /** How often expired rows are deleted. */
   sweepIntervalMs?: number;
 }
+
+/** Expired rows deleted per sweep step; steps repeat, a turn of the event loop apart, until none are left. */
+const SWEEP_BATCH = 1000;
+/** Longest pause between retries of a call that found the database locked. */
+const MAX_RETRY_PAUSE_MS = 20;
 
 /** The schema this code writes: `PRAGMA user_version`. */
 const SCHEMA_VERSION = 1;
@@ -31,18 +38,27 @@ const SCHEMA_VERSION = 1;
  * Revocations in an embedded SQLite file: the single-node default, so the
  * service runs with nothing else installed and keeps revocations across
  * restarts. WAL with synchronous=FULL: an acknowledged change is on disk.
- * Several processes may share the file (busy_timeout); each change and its
- * audit event are one IMMEDIATE transaction, so the event order is the order
- * in which the changes took effect. Audit events are kept for good.
+ * Each change and its audit event are one IMMEDIATE transaction, so the event
+ * order is the order in which the changes took effect. Audit events are kept.
+ *
+ * It never blocks the event loop on a lock. Several processes may share the
+ * file, but the connection's busy timeout is 0: a call that finds the
+ * database locked retries after a pause, until its deadline, then answers
+ * StoreUnavailable, so a lock held elsewhere costs only the calls that need
+ * it. Checks are batched: all those made in one turn of the event loop run
+ * together in one read transaction (like Redis auto-pipelining), which also
+ * lets their answers leave together.
  */
 export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   let db: Database.Database;
   try {
     if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+    // Opening may wait for another process's lock (start-up only); after that, never.
     db = new Database(options.path, { timeout: options.timeoutMs });
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
     migrate(db);
+    db.pragma("busy_timeout = 0");
   } catch (err) {
     throw new StoreUnavailable(`SQLITE_PATH: cannot open ${options.path}: ${(err as Error).message}`);
   }
@@ -65,14 +81,23 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
      VALUES (@atMs, @action, @scope, @fingerprint, @issuer, @jti, @subject, @issuedBeforeMs, @actor, @reason)`,
   );
   const page = db.prepare<[number, number], EventRow>("SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?");
-  const sweep = db.prepare<[number]>("DELETE FROM entries WHERE expires_at_ms <= ?");
+  const sweep = db.prepare<[number, number]>("DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE expires_at_ms <= ? LIMIT ?)");
   const probe = db.prepare("SELECT 1");
 
-  const run = <T>(action: () => T): T => {
+  /** Runs `action`; while the database is locked, again after a pause, until the deadline. */
+  const run = <T>(action: () => T, deadline = Date.now() + options.timeoutMs, pause = 1): Promise<T> => {
     try {
-      return action();
+      return Promise.resolve(action());
     } catch (err) {
-      throw new StoreUnavailable(`SQLite: ${(err as Error).message}`);
+      if (!isBusy(err)) return Promise.reject(new StoreUnavailable(`SQLite: ${(err as Error).message}`));
+      if (Date.now() + pause >= deadline) {
+        return Promise.reject(
+          new StoreUnavailable("SQLite: the database is locked by another process and stayed locked past STORE_TIMEOUT_MS"),
+        );
+      }
+      return new Promise<void>((resolve) => setTimeout(resolve, pause)).then(() =>
+        run(action, deadline, Math.min(pause * 2, MAX_RETRY_PAUSE_MS)),
+      );
     }
   };
   const entryOf = (row: { issued_before_ms: number | null; expires_at_ms: number | null } | undefined): Entry | undefined =>
@@ -115,49 +140,84 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     return { changed: true, entry: undefined, event: addEvent(id, "restore", request) };
   });
 
-  const sweeper = setInterval(() => {
+  /** Deletes expired rows a batch at a time, a turn of the event loop apart, so a big sweep never holds the loop. */
+  const sweepStep = () => {
     try {
-      sweep.run(Date.now());
+      if (db.open && sweep.run(Date.now(), SWEEP_BATCH).changes === SWEEP_BATCH) setImmediate(sweepStep);
     } catch {
-      // Busy or closing: the next sweep catches up, and expired rows never count.
+      // Locked or closing: the next sweep catches up, and expired rows never count.
     }
-  }, options.sweepIntervalMs ?? 60_000);
+  };
+  const sweeper = setInterval(sweepStep, options.sweepIntervalMs ?? 60_000);
   sweeper.unref();
+
+  // Checks made in one turn of the event loop, answered together by `checkBatch` on setImmediate.
+  type PendingCheck = { keys: TokenKeys; resolve: (match: Match | undefined) => void; reject: (err: Error) => void };
+  let pending: PendingCheck[] = [];
+  const matchOfRows = (keys: TokenKeys, rows: Array<[string, number | null]>) => {
+    let token: unknown;
+    let jti: unknown;
+    let subject: unknown;
+    for (const [key, issuedBeforeMs] of rows) {
+      if (key === keys.token) token = 1;
+      else if (key === keys.jti) jti = 1;
+      else subject = issuedBeforeMs;
+    }
+    return matchOf(token, jti, subject, keys.issuedAtMs);
+  };
+  const readBatch = db.transaction((batch: PendingCheck[], now: number) =>
+    batch.map(({ keys }) => matchOfRows(keys, check.all({ token: keys.token, jti: keys.jti ?? null, subject: keys.subject ?? null, now }))),
+  );
+  const checkBatch = () => {
+    const batch = pending;
+    pending = [];
+    run(() => readBatch.deferred(batch, Date.now())).then(
+      (matches) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(matches[i]);
+      },
+      (err: Error) => {
+        for (const waiting of batch) waiting.reject(err);
+      },
+    );
+  };
+
   return {
-    async check(keys) {
-      const rows = run(() => check.all({ token: keys.token, jti: keys.jti ?? null, subject: keys.subject ?? null, now: Date.now() }));
-      let token: unknown, jti: unknown, subject: unknown;
-      for (const [key, issuedBeforeMs] of rows) {
-        if (key === keys.token) token = 1;
-        else if (key === keys.jti) jti = 1;
-        else subject = issuedBeforeMs;
-      }
-      return matchOf(token, jti, subject, keys.issuedAtMs);
+    check(keys) {
+      return new Promise((resolve, reject) => {
+        if (pending.length === 0) setImmediate(checkBatch);
+        pending.push({ keys, resolve, reject });
+      });
     },
-    async revoke(id, request) {
+    revoke(id, request) {
       return run(() => revoke.immediate(id, request));
     },
-    async restore(id, request) {
+    restore(id, request) {
       return run(() => restore.immediate(id, request));
     },
     async lookup(id) {
-      return entryOf(run(() => current.get({ key: entryKey(id), now: Date.now() })));
+      return entryOf(await run(() => current.get({ key: entryKey(id), now: Date.now() })));
     },
     async history(limit, before) {
       if (before !== undefined && !/^[1-9][0-9]{0,15}$/.test(before))
         throw new InvalidCursor("page_token is not one this server handed out");
-      const rows = run(() => page.all(before === undefined ? Number.MAX_SAFE_INTEGER : Number(before), limit + 1));
+      const rows = await run(() => page.all(before === undefined ? Number.MAX_SAFE_INTEGER : Number(before), limit + 1));
       const events = rows.slice(0, limit).map(eventOfRow);
       return { events, next: rows.length > limit ? events.at(-1)!.id : undefined };
     },
     async ping() {
-      run(() => probe.get());
+      await run(() => probe.get());
     },
     async close() {
       clearInterval(sweeper);
       if (db.open) db.close();
     },
   };
+}
+
+/** SQLITE_BUSY (another connection holds the lock) and SQLITE_LOCKED, with their extended codes. */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
 }
 
 /** Creates the tables, or brings a file written by an earlier version up to {@link SCHEMA_VERSION} without losing a revocation. */
