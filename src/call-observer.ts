@@ -29,9 +29,14 @@ export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObs
     const [rpc, protocol] = key.split(" ") as [string, string];
     return metrics.requestSeconds.labels({ rpc, protocol });
   });
+  const inFlight = labelled((rpc: string) => metrics.inFlight.labels({ rpc }));
   return {
+    callStarted(rpc) {
+      inFlight(rpc).inc();
+    },
     callCompleted({ rpc, protocol, code, durationMs, fingerprint, message }) {
       const codeName = code === undefined ? "ok" : codeToString(code);
+      inFlight(rpc).dec();
       counted(`${rpc} ${protocol} ${codeName}`).inc();
       timed(`${rpc} ${protocol}`).observe(durationMs / 1000);
       if (logger.isLevelEnabled("info")) {

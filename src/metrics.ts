@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** The service's Prometheus metrics, on a registry of its own (served at GET /metrics). */
 export interface Metrics {
@@ -7,6 +7,8 @@ export interface Metrics {
   requests: Counter<"rpc" | "protocol" | "code">;
   /** Handler latency, from the call reaching the handler to its answer. */
   requestSeconds: Histogram<"rpc" | "protocol">;
+  /** Calls being handled now, by RPC: what a stalled store or a slow client piles up. */
+  inFlight: Gauge<"rpc">;
   /** One store round trip, by operation and outcome. */
   storeSeconds: Histogram<"operation" | "outcome">;
   /** Revocations added and lifted, by scope (token, jti, subject). */
@@ -31,6 +33,12 @@ export function createMetrics(): Metrics {
       name: "token_blacklist_requests_total",
       help: "TokenService calls by RPC, protocol and result code.",
       labelNames: ["rpc", "protocol", "code"],
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: "token_blacklist_requests_in_flight",
+      help: "TokenService calls being handled now, by RPC.",
+      labelNames: ["rpc"],
       registers,
     }),
     requestSeconds: new Histogram({

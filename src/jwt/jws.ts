@@ -31,11 +31,22 @@ export function parseCompactJws(token: string): CompactJws {
   return { header: decodeObject(headerPart), signingInput: token.slice(0, lastDot), payload, signature };
 }
 
-/** Decodes a base64url JSON object segment (header or payload). */
+/** Drops `__proto__` keys (JSON.parse keeps them as own properties): see {@link decodeObject}. */
+const withoutProtoKeys = (key: string, value: unknown) => (key === "__proto__" ? undefined : value);
+
+/**
+ * Decodes a base64url JSON object segment (header or payload). A
+ * `__proto__` key, at any depth, is dropped: claims are handed back to
+ * clients (as google.protobuf.Struct, which protobuf-es leaves such keys out
+ * of, and as REST JSON, where a client merging them into an object would
+ * change its prototype), so every protocol returns the same claims without it.
+ */
 export function decodeObject(segment: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+    const text = Buffer.from(segment, "base64url").toString("utf8");
+    // The reviver costs a full walk: only when the key can be there, spelled out or with \u escapes.
+    value = text.includes("proto") || text.includes("\\u") ? JSON.parse(text, withoutProtoKeys) : JSON.parse(text);
   } catch {
     throw new TokenRejected("TOKEN_MALFORMED", MALFORMED);
   }

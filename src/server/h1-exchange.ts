@@ -67,8 +67,9 @@ export class H1Exchange implements Exchange {
     if (this.controller === undefined) {
       const controller = new AbortController();
       this.controller = controller;
+      // The client left if the connection closed before we ended the response.
       const abort = () => {
-        if (!this.res.writableFinished) controller.abort(new RequestCancelled("the client went away"));
+        if (!this.res.writableEnded) controller.abort(new RequestCancelled("the client went away"));
       };
       if (this.res.closed || this.req.socket.destroyed) abort();
       else this.res.once("close", abort);
@@ -119,8 +120,19 @@ export class H1Exchange implements Exchange {
   }
 }
 
-/** Collects a request body up to `maxBytes`; past it, discards the rest and rejects with `tooLarge()`. */
-export function readWholeBody(req: NodeJS.ReadableStream, maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+/**
+ * Collects a request body up to `maxBytes`; past it, discards the rest and
+ * rejects with `tooLarge()`. `reset()` tells an end that is really a
+ * cancellation: Node ends an HTTP/2 stream's readable side when the client
+ * resets it, with `aborted` already set (test/deadlines-and-cancellation
+ * holds this with hand-written frames).
+ */
+export function readWholeBody(
+  req: NodeJS.ReadableStream,
+  maxBytes: number,
+  tooLarge: () => Error,
+  reset: () => boolean = () => false,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -141,7 +153,10 @@ export function readWholeBody(req: NodeJS.ReadableStream, maxBytes: number, tooL
         settle(tooLarge()); // keep reading (and dropping) so the stream can finish
       }
     };
-    const onEnd = () => settle(undefined, chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    const onEnd = () =>
+      reset()
+        ? settle(new RequestCancelled("the client reset the request before sending all of it"))
+        : settle(undefined, chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     const onClose = () => settle(new RequestCancelled("the client cancelled the request before sending all of it"));
     req.on("data", onData);
     req.once("end", onEnd);

@@ -15,6 +15,8 @@ export class H2Exchange implements Exchange {
   readonly httpVersion = "2";
   private controller: AbortController | undefined;
   private trailersExpected = false;
+  /** Set when we end the response. (A reset stream reports writableFinished too, so that cannot tell.) */
+  private ended = false;
   private extra: OutgoingHttpHeaders | undefined;
 
   constructor(
@@ -36,7 +38,12 @@ export class H2Exchange implements Exchange {
   readBody(maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
     // END_STREAM on the HEADERS frame: the request is complete, with no body.
     if (this.stream.endAfterHeaders) return Promise.resolve(EMPTY);
-    return readWholeBody(this.stream, maxBytes, tooLarge);
+    return readWholeBody(
+      this.stream,
+      maxBytes,
+      tooLarge,
+      () => this.stream.aborted || (this.stream.rstCode ?? 0) !== constants.NGHTTP2_NO_ERROR,
+    );
   }
 
   bodyChunks(): AsyncIterable<Uint8Array> {
@@ -47,8 +54,10 @@ export class H2Exchange implements Exchange {
     if (this.controller === undefined) {
       const controller = new AbortController();
       this.controller = controller;
+      // The client left if the stream closed before we ended the response, or was reset with an error code.
       const abort = () => {
-        if (!this.stream.writableFinished) controller.abort(new RequestCancelled("the client went away"));
+        if (!this.ended || (this.stream.rstCode ?? 0) !== constants.NGHTTP2_NO_ERROR)
+          controller.abort(new RequestCancelled("the client went away"));
       };
       if (this.stream.destroyed) abort();
       else this.stream.once("close", abort);
@@ -69,6 +78,7 @@ export class H2Exchange implements Exchange {
     const { stream } = this;
     if (stream.destroyed || stream.headersSent) return;
     const endStream = body === undefined && trailers === undefined;
+    this.ended = true;
     stream.respond(this.headersWith(status, headers), { endStream, waitForTrailers: trailers !== undefined });
     if (endStream) {
       this.stopReadingRequest();
@@ -101,6 +111,7 @@ export class H2Exchange implements Exchange {
     // A stream started with trailers waits for them: send them, empty if need be.
     if (this.trailersExpected) this.sendTrailersThenStop(trailers ?? {});
     else stream.once("finish", () => this.stopReadingRequest());
+    this.ended = true;
     stream.end();
   }
 

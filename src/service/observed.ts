@@ -20,6 +20,7 @@ export function observed<Req, R>(
 ): (request: Req, ctx: CallContext) => Promise<R> {
   return async (request, ctx) => {
     const started = performance.now();
+    observer?.callStarted(rpc);
     const trace: Trace = { fingerprint: undefined };
     let failure: ConnectError | undefined;
     try {

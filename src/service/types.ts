@@ -51,6 +51,8 @@ export type StoreOperationName = "check" | "revoke" | "restore" | "lookup" | "hi
 
 /** Hooks for logs and metrics; they receive fingerprints, never tokens. */
 export interface ServiceObserver {
+  /** A call reached its handler (every callStarted is followed by one callCompleted). */
+  callStarted(rpc: string): void;
   callCompleted(record: CallRecord): void;
   /** A revocation was added or lifted; `event` is what the history recorded. */
   changed(event: AuditEvent): void;

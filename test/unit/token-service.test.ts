@@ -139,6 +139,7 @@ describe("a failing store", () => {
     const internal: Array<{ rpc: string; error: unknown }> = [];
     const calls: CallRecord[] = [];
     const observer: ServiceObserver = {
+      callStarted: () => {},
       callCompleted: (record) => calls.push(record),
       changed: () => {},
       storeError: () => {},
