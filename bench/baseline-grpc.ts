@@ -4,8 +4,11 @@
  * fingerprint, one Redis lookup), loading the service's own .proto.
  *
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=0 npx tsx bench/baseline-grpc.ts
+ *
+ * With TLS_CERT_FILE and TLS_KEY_FILE it serves TLS, as the service does.
  */
 import { createHash, createSecretKey } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -60,7 +63,12 @@ function toStruct(object: Record<string, unknown>): object {
   return { fields };
 }
 
-server.bindAsync(`127.0.0.1:${process.env.PORT ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+const { TLS_CERT_FILE, TLS_KEY_FILE } = process.env;
+const credentials =
+  TLS_CERT_FILE !== undefined && TLS_KEY_FILE !== undefined
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(TLS_CERT_FILE), private_key: readFileSync(TLS_KEY_FILE) }])
+    : grpc.ServerCredentials.createInsecure();
+server.bindAsync(`127.0.0.1:${process.env.PORT ?? 0}`, credentials, (err, port) => {
   if (err) throw err;
   console.log(JSON.stringify({ listening: port }));
 });

@@ -3,21 +3,22 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import autocannon from "autocannon";
 
 const run = promisify(execFile);
 
 /** What one load run measured. */
 export interface LoadResult {
+  /** Answered requests (200, and the 401 a revoked token gets) per second. */
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** Connection errors and timeouts. */
   errors: number;
-  /** Answers that were neither 200 nor the expected 401 for revoked tokens. */
+  /** Answers that were neither 200 nor the 401 a revoked token gets. */
   unexpected: number;
 }
 
-/** An HTTP/1.1 request to cycle through: keep-alive connections, each token in turn. */
+/** One HTTP/1.1 request to cycle through. */
 export interface HttpRequestSpec {
   method: "GET" | "POST";
   path: string;
@@ -25,81 +26,147 @@ export interface HttpRequestSpec {
   body?: string;
 }
 
-/** Drives HTTP/1.1 keep-alive load with autocannon; `overallRate` caps the request rate. */
+/** Where load goes, and whether to trust a CA for TLS. */
+export interface LoadTarget {
+  port: number;
+  /** h2load over TLS: the service's self-signed certificate is not checked (h2load does not verify). */
+  tls?: boolean;
+}
+
+const luaString = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+
+/**
+ * Closed-loop HTTP/1.1 load with wrk (C; one thread on its own core): each
+ * keep-alive connection sends the next request as soon as the last answer
+ * came, cycling through `requests`. A Lua script counts answers by status,
+ * so a 500 cannot pass for a revoked token's 401.
+ */
 export async function httpLoad(
   port: number,
   requests: HttpRequestSpec[],
-  options: { seconds: number; connections: number; overallRate?: number },
+  options: { seconds: number; connections: number },
 ): Promise<LoadResult> {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections: options.connections,
-    duration: options.seconds,
-    overallRate: options.overallRate,
-    requests: requests.map((r) => ({ method: r.method, path: r.path, headers: r.headers, body: r.body })),
-  });
-  const ok = result["2xx"];
-  const unauthenticated = result["4xx"]; // revoked tokens answer 401
-  return {
-    requestsPerSecond: (ok + unauthenticated) / options.seconds,
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    unexpected: result.non2xx - unauthenticated,
-  };
+  const dir = mkdtempSync(join(tmpdir(), "tb-bench-wrk-"));
+  try {
+    const script = join(dir, "cycle.lua");
+    const formatted = requests.map(
+      (r) =>
+        `wrk.format(${luaString(r.method)}, ${luaString(r.path)}, {${Object.entries(r.headers)
+          .map(([k, v]) => `[${luaString(k)}] = ${luaString(v)}`)
+          .join(", ")}}, ${r.body === undefined ? "nil" : luaString(r.body)})`,
+    );
+    writeFileSync(
+      script,
+      `
+local requests = {}
+local i = 0
+-- Globals, not locals: done() reads each thread's counts with thread:get().
+ok, denied, other = 0, 0, 0
+function init(args)
+  ${formatted.map((f, n) => `requests[${n + 1}] = ${f}`).join("\n  ")}
+end
+function request()
+  i = i % #requests + 1
+  return requests[i]
+end
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1 elseif status == 401 then denied = denied + 1 else other = other + 1 end
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function done(summary, latency, _)
+  local o, d, x = 0, 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); d = d + t:get("denied"); x = x + t:get("other") end
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", o, d, x, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(99)))
+end
+`,
+    );
+    const { stdout } = await run(
+      "wrk",
+      ["-t1", `-c${options.connections}`, `-d${options.seconds}s`, "-s", script, `http://127.0.0.1:${port}/`],
+      {
+        maxBuffer: 1 << 20,
+      },
+    );
+    const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
+    if (m === null) throw new Error(`wrk printed no result: ${stdout}`);
+    const [ok, denied, other, errors, durationUs, p50Us, p99Us] = m.slice(1).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { requestsPerSecond: (ok + denied) / (durationUs / 1e6), p50Ms: p50Us / 1000, p99Ms: p99Us / 1000, errors, unexpected: other };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** h2load's arguments for one token's share of a load. */
+function h2loadArgs(
+  target: LoadTarget,
+  token: string,
+  options: {
+    seconds: number;
+    connections: number;
+    streams: number;
+    h1?: HttpRequestSpec;
+    rps?: number;
+    logFile?: string;
+    bodyFile?: string;
+  },
+): string[] {
+  const args = ["-D", String(options.seconds), "-c", String(options.connections), "-m", String(options.streams), "-t", "1"];
+  if (options.rps !== undefined) args.push(`--rps=${options.rps.toFixed(3)}`);
+  if (options.logFile !== undefined) args.push(`--log-file=${options.logFile}`);
+  const scheme = target.tls ? "https" : "http";
+  if (options.h1 !== undefined) {
+    args.push("--h1");
+    for (const [k, v] of Object.entries(options.h1.headers)) if (k !== "authorization") args.push("-H", `${k}: ${v}`);
+    args.push("-H", `authorization: Bearer ${token}`);
+    if (options.bodyFile !== undefined) args.push("-d", options.bodyFile);
+    return [...args, `${scheme}://127.0.0.1:${target.port}${options.h1.path}`];
+  }
+  args.push("-H", `authorization: Bearer ${token}`, "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", options.bodyFile!);
+  return [...args, `${scheme}://127.0.0.1:${target.port}/tokens.v1.TokenService/Info`];
 }
 
 /**
- * Drives gRPC Info over h2c with h2load (nghttp2-client): `connections`
- * connections with `streams` concurrent streams each, one h2load per token
- * header, run side by side so the mix holds valid and revoked tokens.
+ * Closed-loop gRPC Info with h2load (nghttp2-client), over h2c or TLS:
+ * `connections` connections with `streams` concurrent streams each, one
+ * h2load per token, run side by side so the mix holds valid and revoked
+ * tokens. h2load reports no percentiles: p50 holds the mean time per request.
  */
 export async function grpcLoad(
-  port: number,
+  target: LoadTarget,
   tokens: string[],
   options: { seconds: number; connections: number; streams: number },
 ): Promise<LoadResult> {
-  const body = join(tmpdir(), "tb-bench-info.grpc");
-  writeFileSync(body, Buffer.from([0, 0, 0, 0, 0])); // an empty InfoRequest, length-prefixed
-  const each = Math.max(1, Math.floor(options.connections / tokens.length));
-  const outputs = await Promise.all(
-    tokens.map((token) =>
-      run(
-        "h2load",
-        [
-          "-D",
-          String(options.seconds),
-          "-c",
-          String(each),
-          "-m",
-          String(options.streams),
-          "-t",
-          "1",
-          "-H",
-          `authorization: Bearer ${token}`,
-          "-H",
-          "content-type: application/grpc",
-          "-H",
-          "te: trailers",
-          "-d",
-          body,
-          `http://127.0.0.1:${port}/tokens.v1.TokenService/Info`,
-        ],
-        { maxBuffer: 1 << 20 },
-      ),
-    ),
-  );
-  let rps = 0;
-  let errors = 0;
-  let meanMs = 0;
-  for (const { stdout } of outputs) {
-    rps += Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? 0);
-    errors += Number(/(\d+) errored/.exec(stdout)?.[1] ?? 0) + Number(/(\d+) failed/.exec(stdout)?.[1] ?? 0);
-    const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(stdout)?.[1] ?? "0";
-    meanMs = Math.max(meanMs, toMs(mean));
+  const dir = mkdtempSync(join(tmpdir(), "tb-bench-h2load-"));
+  try {
+    const bodyFile = join(dir, "info.grpc");
+    writeFileSync(bodyFile, Buffer.from([0, 0, 0, 0, 0])); // an empty InfoRequest, length-prefixed
+    const each = Math.max(1, Math.floor(options.connections / tokens.length));
+    const outputs = await Promise.all(
+      tokens.map((token) => run("h2load", h2loadArgs(target, token, { ...options, connections: each, bodyFile }), { maxBuffer: 1 << 20 })),
+    );
+    let rps = 0;
+    let errors = 0;
+    let meanMs = 0;
+    for (const { stdout } of outputs) {
+      rps += Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? 0);
+      errors += Number(/(\d+) errored/.exec(stdout)?.[1] ?? 0) + Number(/(\d+) failed/.exec(stdout)?.[1] ?? 0);
+      const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(stdout)?.[1] ?? "0";
+      meanMs = Math.max(meanMs, toMs(mean));
+    }
+    return { requestsPerSecond: rps, p50Ms: meanMs, p99Ms: Number.NaN, errors, unexpected: 0 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  // h2load reports no percentiles; p50 holds the mean time per request here.
-  return { requestsPerSecond: rps, p50Ms: meanMs, p99Ms: Number.NaN, errors, unexpected: 0 };
 }
 
 function toMs(value: string): number {
@@ -110,47 +177,35 @@ function toMs(value: string): number {
 }
 
 /**
- * Paced (open-loop) gRPC Info with h2load's `--rps`: a C generator, so the
- * latency tail is the server's and not a Node generator's GC. One h2load per
- * token, `connections` each, `ratePerSecond` in all; per-request times come
- * from h2load's `--log-file`, for real percentiles.
+ * Paced (open-loop) load with h2load's `--rps`: gRPC Info, or an HTTP/1.1
+ * request (`h1`). A C generator, so the latency tail is the server's and not
+ * a Node generator's GC. One h2load per token, `ratePerSecond` in all;
+ * per-request times come from h2load's `--log-file`, for real percentiles.
  */
-export async function pacedGrpcH2load(
-  port: number,
+export async function pacedLoad(
+  target: LoadTarget,
   tokens: string[],
-  options: { seconds: number; ratePerSecond: number; connections: number },
+  options: { seconds: number; ratePerSecond: number; connections: number; h1?: HttpRequestSpec },
 ): Promise<LoadResult> {
-  const dir = mkdtempSync(join(tmpdir(), "tb-bench-h2load-"));
+  const dir = mkdtempSync(join(tmpdir(), "tb-bench-paced-"));
   try {
-    const body = join(dir, "info.grpc");
-    writeFileSync(body, Buffer.from([0, 0, 0, 0, 0])); // an empty InfoRequest, length-prefixed
+    const bodyFile = join(dir, "body");
+    writeFileSync(bodyFile, options.h1 === undefined ? Buffer.from([0, 0, 0, 0, 0]) : (options.h1.body ?? ""));
     const perClient = options.ratePerSecond / (tokens.length * options.connections);
     const logs = tokens.map((_, i) => join(dir, `requests-${i}.tsv`));
     await Promise.all(
       tokens.map((token, i) =>
         run(
           "h2load",
-          [
-            "-D",
-            String(options.seconds),
-            "-c",
-            String(options.connections),
-            "-m",
-            "16",
-            "-t",
-            "1",
-            `--rps=${perClient.toFixed(3)}`,
-            `--log-file=${logs[i]}`,
-            "-H",
-            `authorization: Bearer ${token}`,
-            "-H",
-            "content-type: application/grpc",
-            "-H",
-            "te: trailers",
-            "-d",
-            body,
-            `http://127.0.0.1:${port}/tokens.v1.TokenService/Info`,
-          ],
+          h2loadArgs(target, token, {
+            seconds: options.seconds,
+            connections: options.connections,
+            streams: options.h1 === undefined ? 16 : 1,
+            rps: perClient,
+            logFile: logs[i],
+            h1: options.h1,
+            bodyFile: options.h1 === undefined || options.h1.body !== undefined ? bodyFile : undefined,
+          }),
           { maxBuffer: 1 << 20 },
         ),
       ),
@@ -161,7 +216,8 @@ export async function pacedGrpcH2load(
       for (const line of readFileSync(log, "utf8").split("\n")) {
         const [, status, duration] = line.split("\t");
         if (duration === undefined) continue;
-        if (status !== "200") unexpected++; // gRPC answers 200; the status is in the trailers
+        // gRPC answers 200 (the status is in the trailers); HTTP answers 200, or 401 for a revoked token.
+        if (status !== "200" && !(options.h1 !== undefined && status === "401")) unexpected++;
         micros.push(Number(duration));
       }
     }

@@ -1,25 +1,28 @@
 /**
  * `npm run bench`: the service against its baselines, in one run, on the same
- * machine, token set and Redis. Prints requests/s, p50, p99, errors, the
- * server's CPU and RSS, and each figure as a ratio to its baseline (medians of
- * --runs runs, baseline and service alternating). Then loads 1,000,000
- * revocations and measures Info again, and the bytes each revocation costs in
- * Redis and in SQLite. `--smoke` runs everything briefly, for the test suite.
+ * machine, token set and Redis. Each row is measured --runs times, rows
+ * interleaved, and reported as its median with the run-to-run range, the
+ * server's CPU microseconds per answered request (user + system time from
+ * /proc: steadier than requests per second on a shared machine), and a
+ * ratio to the row it is judged against. Then latency at half the maximum
+ * rate, 1,000,000 revocations, and the bytes each revocation costs in Redis
+ * and in SQLite. `--smoke` runs everything briefly, for the test suite.
  *
- *   npm run bench [-- --runs 3 --seconds 8 --smoke --out results.json]
+ *   npm run bench [-- --runs 3 --seconds 8 --smoke --out results.json --no-pin]
  */
 import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import jwt from "jsonwebtoken";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis } from "../test/helpers/redis-server.js";
-import { grpcLoad, httpLoad, pacedGrpcH2load, type HttpRequestSpec, type LoadResult } from "./load.js";
+import { makeTestCert } from "../test/helpers/tls-cert.js";
+import { grpcLoad, httpLoad, pacedLoad, type HttpRequestSpec, type LoadResult, type LoadTarget } from "./load.js";
 import { startProcess, type BenchProcess } from "./processes.js";
 
 const { values } = parseArgs({
@@ -35,13 +38,13 @@ const smoke = values.smoke;
 const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const seconds = Number(values.seconds ?? (smoke ? 1 : 8));
 const revocationCount = smoke ? 20_000 : 1_000_000;
-const CONNECTIONS = 10;
+const HTTP_CONNECTIONS = 32;
 
 /**
  * On two or more cores (and with taskset), the servers get core 0 to
- * themselves while this process (the autocannon and paced gRPC generators),
- * h2load and Redis share core 1: on shared cores the generator's own stalls
- * land in the servers' latency tail. `--no-pin` turns it off.
+ * themselves while this process, wrk, h2load and Redis share core 1: on
+ * shared cores the generator's own stalls land in the servers' figures.
+ * `--no-pin` turns it off.
  */
 const serverCpu = (() => {
   if (values["no-pin"] || cpus().length < 2) return undefined;
@@ -62,6 +65,11 @@ const fingerprintOf = (token: string) =>
 interface Row {
   name: string;
   requestsPerSecond: number;
+  /** Lowest and highest requests per second across runs. */
+  range: [number, number];
+  /** Server CPU time (user + system) per answered request, in microseconds. */
+  cpuMicrosPerRequest: number;
+  cpuRange: [number, number];
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -70,30 +78,43 @@ interface Row {
   rssMiB: number;
   baseline?: string;
   ratio?: number;
+  target?: number;
 }
 
-async function measure(name: string, target: BenchProcess, load: () => Promise<LoadResult>): Promise<Row> {
-  const cpuBefore = target.cpuSeconds();
+type Sample = Omit<Row, "range" | "cpuRange" | "baseline" | "ratio" | "target">;
+
+/** A load that runs for the seconds it is given. */
+type Load = (seconds: number) => Promise<LoadResult>;
+
+async function measure(name: string, server: BenchProcess, load: Load): Promise<Sample> {
+  const cpuBefore = server.cpuSeconds();
   const started = Date.now();
-  const result = await load();
+  const result = await load(seconds);
   const elapsed = (Date.now() - started) / 1000;
+  const cpu = server.cpuSeconds() - cpuBefore;
   return {
     name,
     ...result,
-    cpuPercent: (100 * (target.cpuSeconds() - cpuBefore)) / elapsed,
-    rssMiB: target.rssBytes() / 1048576,
+    cpuMicrosPerRequest: (cpu * 1e6) / Math.max(1, result.requestsPerSecond * elapsed),
+    cpuPercent: (100 * cpu) / elapsed,
+    rssMiB: server.rssBytes() / 1048576,
   };
 }
 
-function medianRow(rows: Row[]): Row {
-  const pick = (key: keyof Row) => median(rows.map((r) => r[key] as number));
+function summarize(samples: Sample[]): Row {
+  const pick = (key: keyof Sample) => median(samples.map((r) => r[key] as number));
+  const rps = samples.map((r) => r.requestsPerSecond);
+  const cpu = samples.map((r) => r.cpuMicrosPerRequest);
   return {
-    name: rows[0]!.name,
+    name: samples[0]!.name,
     requestsPerSecond: pick("requestsPerSecond"),
+    range: [Math.min(...rps), Math.max(...rps)],
+    cpuMicrosPerRequest: pick("cpuMicrosPerRequest"),
+    cpuRange: [Math.min(...cpu), Math.max(...cpu)],
     p50Ms: pick("p50Ms"),
     p99Ms: pick("p99Ms"),
-    errors: rows.reduce((n, r) => n + r.errors, 0),
-    unexpected: rows.reduce((n, r) => n + r.unexpected, 0),
+    errors: samples.reduce((n, r) => n + r.errors, 0),
+    unexpected: samples.reduce((n, r) => n + r.unexpected, 0),
     cpuPercent: pick("cpuPercent"),
     rssMiB: pick("rssMiB"),
   };
@@ -111,78 +132,111 @@ function stopsLater<T extends { stop(): Promise<void> }>(thing: T): T {
 
 async function main(): Promise<void> {
   const redis = stopsLater(await startRedis());
+  const cert = makeTestCert();
+  started.push({ stop: async () => cert.remove() });
   const client = new Redis(redis.url);
-  const env = { REDIS_URL: redis.url, LOG_LEVEL: "warn", JWT_SECRET: "bench-secret" };
+  const secret = "bench-secret";
+  const env = { REDIS_URL: redis.url, LOG_LEVEL: "warn", JWT_SECRET: secret };
+  const tlsEnv = { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile };
+  const sqliteDir = mkdtempSync(join(tmpdir(), "tb-bench-sqlite-"));
+  started.push({ stop: async () => rmSync(sqliteDir, { recursive: true, force: true }) });
   const sign = (i: number) =>
-    jwt.sign({ sub: `user-${i}`, jti: `jti-${i}` }, "bench-secret", { issuer: "https://www.discogs.com/", expiresIn: 3600 });
+    jwt.sign({ sub: `user-${i}`, jti: `jti-${i}` }, secret, { issuer: "https://www.discogs.com/", expiresIn: 3600 });
   const valid = Array.from({ length: 100 }, (_, i) => sign(i));
   const revoked = Array.from({ length: 20 }, (_, i) => sign(1000 + i));
   for (const token of revoked) await client.set(`tbl:${fingerprintOf(token)}`, "1", "PX", 3_600_000);
   const tokens = [...valid, ...revoked]; // one in six revoked
 
   const service = stopsLater(await startProcess("service", "dist/src/main.js", env, serverCpu));
+  const serviceTls = stopsLater(await startProcess("service, TLS", "dist/src/main.js", { ...env, ...tlsEnv }, serverCpu));
+  const sqliteEnv = { LOG_LEVEL: "warn", JWT_SECRET: secret, SQLITE_PATH: join(sqliteDir, "tokens.db") };
+  const serviceSqlite = stopsLater(await startProcess("service, SQLite", "dist/src/main.js", sqliteEnv, serverCpu));
   const baselineHttp = stopsLater(await startProcess("node:http baseline", "bench/baseline-http.ts", env, serverCpu));
   const baselineGrpc = stopsLater(await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env, serverCpu));
+  const baselineGrpcTls = stopsLater(
+    await startProcess("grpc-js baseline, TLS", "bench/baseline-grpc.ts", { ...env, ...tlsEnv }, serverCpu),
+  );
+  // The SQLite store holds the same revocations as Redis.
+  const sqlite = new Database(sqliteEnv.SQLITE_PATH);
+  const insert = sqlite.prepare("INSERT INTO entries (key, expires_at_ms) VALUES (?, ?)");
+  for (const token of revoked) insert.run(fingerprintOf(token), Date.now() + 3_600_000);
+  sqlite.close();
 
-  const rest: HttpRequestSpec[] = tokens.map((t) => ({ method: "GET", path: "/info", headers: { authorization: `Bearer ${t}` } }));
-  const connect: HttpRequestSpec[] = tokens.map((t) => ({
-    method: "POST",
-    path: "/tokens.v1.TokenService/Info",
-    headers: { authorization: `Bearer ${t}`, "content-type": "application/json" },
-    body: "{}",
-  }));
-  const http = (port: number, spec: HttpRequestSpec[], overallRate?: number) => () =>
-    httpLoad(port, spec, { seconds, connections: CONNECTIONS, overallRate });
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+  const rest: HttpRequestSpec[] = tokens.map((t) => ({ method: "GET", path: "/info", headers: bearer(t) }));
+  const connect = (contentType: string, body: string): HttpRequestSpec[] =>
+    tokens.map((t) => ({
+      method: "POST",
+      path: "/tokens.v1.TokenService/Info",
+      headers: { ...bearer(t), "content-type": contentType },
+      body,
+    }));
+  const connectJson = connect("application/json", "{}");
+  const connectBinary = connect("application/proto", "");
+  const http =
+    (port: number, spec: HttpRequestSpec[]): Load =>
+    (s) =>
+      httpLoad(port, spec, { seconds: s, connections: HTTP_CONNECTIONS });
   const grpcTokens = [valid[0]!, valid[1]!, valid[2]!, valid[3]!, revoked[0]!]; // one stream set in five revoked
-  const grpc = (port: number) => () => grpcLoad(port, grpcTokens, { seconds, connections: 5, streams: 16 });
+  const grpc =
+    (target: LoadTarget): Load =>
+    (s) =>
+      grpcLoad(target, grpcTokens, { seconds: s, connections: 5, streams: 16 });
 
-  // Warm-up (JIT, connection pools, Redis): not measured.
-  const warm = smoke ? 1 : 3; // h2load takes whole seconds
-  for (const [port, spec] of [
-    [baselineHttp.port, rest],
-    [service.port, rest],
-    [service.port, connect],
-  ] as const) {
-    await httpLoad(port, spec, { seconds: warm, connections: CONNECTIONS });
-  }
-  for (const port of [baselineGrpc.port, service.port]) await grpcLoad(port, grpcTokens, { seconds: warm, connections: 5, streams: 16 });
+  /** Every closed-loop row: name, server, load. Interleaved across runs so slow spells of the machine hit all. */
+  const rows: Array<[string, BenchProcess, Load]> = [
+    ["REST GET /info, node:http baseline", baselineHttp, http(baselineHttp.port, rest)],
+    ["REST GET /info", service, http(service.port, rest)],
+    ["REST GET /info, SQLite", serviceSqlite, http(serviceSqlite.port, rest)],
+    ["Connect JSON Info", service, http(service.port, connectJson)],
+    ["Connect binary Info", service, http(service.port, connectBinary)],
+    ["gRPC Info, grpc-js baseline", baselineGrpc, grpc({ port: baselineGrpc.port })],
+    ["gRPC Info", service, grpc({ port: service.port })],
+    ["gRPC Info over TLS, grpc-js baseline", baselineGrpcTls, grpc({ port: baselineGrpcTls.port, tls: true })],
+    ["gRPC Info over TLS", serviceTls, grpc({ port: serviceTls.port, tls: true })],
+  ];
 
-  const samples = new Map<string, Row[]>();
-  const add = (row: Row) => samples.set(row.name, [...(samples.get(row.name) ?? []), row]);
+  // Warm-up (JIT, connection pools, Redis): not measured. h2load takes whole seconds.
+  const warm = smoke ? 1 : 3;
+  for (const [, , load] of rows) await load(warm);
+
+  const samples = new Map<string, Sample[]>();
   for (let i = 0; i < runs; i++) {
-    add(await measure("REST GET /info, node:http baseline", baselineHttp, http(baselineHttp.port, rest)));
-    add(await measure("REST GET /info", service, http(service.port, rest)));
-    add(await measure("Connect JSON Info", service, http(service.port, connect)));
-    add(await measure("gRPC Info, grpc-js baseline", baselineGrpc, grpc(baselineGrpc.port)));
-    add(await measure("gRPC Info", service, grpc(service.port)));
+    for (const [name, server, load] of rows) samples.set(name, [...(samples.get(name) ?? []), await measure(name, server, load)]);
   }
-  const table = [...samples.values()].map(medianRow);
+  const table = [...samples.values()].map(summarize);
   const row = (name: string) => table.find((r) => r.name === name)!;
-  const ratio = (name: string, baseline: string) => {
-    row(name).baseline = baseline;
-    row(name).ratio = row(name).requestsPerSecond / row(baseline).requestsPerSecond;
+  const judge = (name: string, baseline: string, target: number) => {
+    Object.assign(row(name), { baseline, target, ratio: row(name).requestsPerSecond / row(baseline).requestsPerSecond });
   };
-  ratio("REST GET /info", "REST GET /info, node:http baseline");
-  ratio("Connect JSON Info", "REST GET /info, node:http baseline");
-  ratio("gRPC Info", "gRPC Info, grpc-js baseline");
+  judge("REST GET /info", "REST GET /info, node:http baseline", 0.85);
+  judge("REST GET /info, SQLite", "REST GET /info", 1.0);
+  judge("Connect JSON Info", "REST GET /info", 0.8);
+  judge("Connect binary Info", "REST GET /info", 0.8);
+  judge("gRPC Info", "gRPC Info, grpc-js baseline", 1.0);
+  judge("gRPC Info over TLS", "gRPC Info over TLS, grpc-js baseline", 1.0);
 
   // Latency at half the service's measured maximum rate, and the baseline's at the same rate:
-  // the pair tells the server's tail apart from the machine's and the generator's.
-  const halfRate = Math.round(row("REST GET /info").requestsPerSecond / 2);
+  // the pair tells the server's tail apart from the machine's and the generator's. Paced by h2load.
+  const pacedTokens = grpcTokens;
+  const halfRest = Math.round(row("REST GET /info").requestsPerSecond / 2);
   for (const [label, target] of [
     ["node:http baseline", baselineHttp],
     ["service", service],
   ] as const) {
-    table.push(await measure(`REST GET /info at ${halfRate} req/s (half max), ${label}`, target, http(target.port, rest, halfRate)));
+    const paced: Load = (s) =>
+      pacedLoad({ port: target.port }, pacedTokens, { seconds: s, ratePerSecond: halfRest, connections: 4, h1: rest[0]! });
+    await paced(warm);
+    table.push(summarize([await measure(`REST GET /info at ${halfRest} req/s (half max, h2load --rps), ${label}`, target, paced)]));
   }
-  const grpcHalfRate = Math.round(row("gRPC Info").requestsPerSecond / 2);
+  const halfGrpc = Math.round(row("gRPC Info").requestsPerSecond / 2);
   for (const [label, target] of [
     ["grpc-js baseline", baselineGrpc],
     ["service", service],
   ] as const) {
-    const paced = (s: number) => pacedGrpcH2load(target.port, grpcTokens, { seconds: s, ratePerSecond: grpcHalfRate, connections: 1 });
-    await paced(warm); // warm-up
-    table.push(await measure(`gRPC Info at ${grpcHalfRate} req/s (half max, h2load --rps), ${label}`, target, () => paced(seconds)));
+    const paced: Load = (s) => pacedLoad({ port: target.port }, pacedTokens, { seconds: s, ratePerSecond: halfGrpc, connections: 1 });
+    await paced(warm);
+    table.push(summarize([await measure(`gRPC Info at ${halfGrpc} req/s (half max, h2load --rps), ${label}`, target, paced)]));
   }
 
   // One million revocations: Info throughput, and bytes per entry.
@@ -190,19 +244,18 @@ async function main(): Promise<void> {
   await loadRevocations(client, revocationCount);
   const memoryAfter = await usedMemory(client);
   const sampleKey = (await client.randomkey())!;
-  const scaled = medianRow(
-    await sequential(runs, () => measure(`REST GET /info with ${revocationCount} revocations`, service, http(service.port, rest))),
-  );
-  scaled.baseline = "REST GET /info";
-  scaled.ratio = scaled.requestsPerSecond / row("REST GET /info").requestsPerSecond;
-  table.push(scaled);
+  const scaled: Sample[] = [];
+  for (let i = 0; i < runs; i++)
+    scaled.push(await measure(`REST GET /info with ${revocationCount} revocations`, service, http(service.port, rest)));
+  table.push({
+    ...summarize(scaled),
+    baseline: "REST GET /info",
+    ratio: median(scaled.map((s) => s.requestsPerSecond)) / row("REST GET /info").requestsPerSecond,
+  });
   const redisBytesPerEntry = (memoryAfter - memoryBefore) / revocationCount;
   const redisMemoryUsage = Number(await client.call("MEMORY", "USAGE", sampleKey));
   const sqliteBytesPerEntry = (await sqliteFileBytes(revocationCount)) / revocationCount;
-
-  for (const p of [service, baselineHttp, baselineGrpc]) await p.stop();
   client.disconnect();
-  await redis.stop();
 
   printTable(table);
   const summary = {
@@ -222,12 +275,6 @@ async function main(): Promise<void> {
       `MEMORY USAGE of one key: ${redisMemoryUsage}); SQLite ${summary.revocations.sqliteFileBytesPerEntry} bytes/entry (file size)`,
   );
   if (values.out !== undefined) writeFileSync(values.out, JSON.stringify(summary, null, 2));
-}
-
-async function sequential<T>(n: number, step: () => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < n; i++) out.push(await step());
-  return out;
 }
 
 async function usedMemory(client: Redis): Promise<number> {
@@ -251,7 +298,7 @@ async function loadRevocations(client: Redis, count: number): Promise<void> {
  * (without audit events, which the store would add per change).
  */
 async function sqliteFileBytes(count: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), "tb-bench-sqlite-"));
+  const dir = mkdtempSync(join(tmpdir(), "tb-bench-sqlite-size-"));
   try {
     await openSqliteStore({ path: join(dir, "tokens.db"), timeoutMs: 1000 }).close();
     const db = new Database(join(dir, "tokens.db"));
@@ -269,19 +316,21 @@ async function sqliteFileBytes(count: number): Promise<number> {
 
 function printTable(rows: Row[]): void {
   const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
-  console.log(["name", "req/s", "p50 ms", "p99 ms", "errors", "unexpected", "cpu %", "rss MiB", "ratio"].join("\t"));
+  console.log(["name", "req/s", "range", "cpu us/req", "p50 ms", "p99 ms", "errors", "unexpected", "cpu %", "rss MiB", "ratio"].join("\t"));
   for (const r of rows) {
     console.log(
       [
         r.name,
         fmt(r.requestsPerSecond),
+        `${fmt(r.range[0])}-${fmt(r.range[1])}`,
+        fmt(r.cpuMicrosPerRequest, 1),
         fmt(r.p50Ms, 2),
         fmt(r.p99Ms, 2),
         r.errors,
         r.unexpected,
         fmt(r.cpuPercent),
         fmt(r.rssMiB),
-        r.ratio === undefined ? "" : `${r.ratio.toFixed(2)} of ${r.baseline}`,
+        r.ratio === undefined ? "" : `${r.ratio.toFixed(2)} of ${r.baseline}${r.target === undefined ? "" : ` (target ${r.target})`}`,
       ].join("\t"),
     );
   }

@@ -17,17 +17,18 @@ describe("npm run bench -- --smoke", () => {
       const out = join(dir, "results.json");
       await run(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke", "--out", out], {
         cwd: root,
-        timeout: 120_000,
+        timeout: 240_000,
         maxBuffer: 1 << 22,
       });
       const results = JSON.parse(readFileSync(out, "utf8")) as {
         rows: Array<{
           name: string;
           requestsPerSecond: number;
+          cpuMicrosPerRequest: number;
           errors: number;
           unexpected: number;
           ratio?: number;
-          cpuPercent: number;
+          target?: number;
           rssMiB: number;
           p99Ms: number | null;
         }>;
@@ -37,19 +38,29 @@ describe("npm run bench -- --smoke", () => {
       for (const name of [
         "REST GET /info, node:http baseline",
         "REST GET /info",
+        "REST GET /info, SQLite",
         "Connect JSON Info",
+        "Connect binary Info",
         "gRPC Info, grpc-js baseline",
         "gRPC Info",
+        "gRPC Info over TLS, grpc-js baseline",
+        "gRPC Info over TLS",
       ]) {
         expect(names).toContain(name);
       }
       for (const row of results.rows) {
         expect(row.requestsPerSecond, row.name).toBeGreaterThan(0);
+        expect(row.cpuMicrosPerRequest, row.name).toBeGreaterThan(0);
         expect(row.errors, row.name).toBe(0);
         expect(row.unexpected, row.name).toBe(0);
         expect(row.rssMiB, row.name).toBeGreaterThan(0);
       }
-      expect(results.rows.find((r) => r.name === "gRPC Info")!.ratio).toBeGreaterThan(0);
+      // Each target row is judged against its same-run baseline.
+      const judged = results.rows.filter((r) => r.target !== undefined);
+      expect(judged.map((r) => r.name).sort()).toEqual(
+        ["REST GET /info", "REST GET /info, SQLite", "Connect JSON Info", "Connect binary Info", "gRPC Info", "gRPC Info over TLS"].sort(),
+      );
+      for (const row of judged) expect(row.ratio, row.name).toBeGreaterThan(0);
       // The latency rows at half the maximum rate: baseline and service, each with a real p99.
       const paced = results.rows.filter((r) => /half max/.test(r.name));
       expect(paced.map((r) => r.name.replace(/.*, /, ""))).toEqual(["node:http baseline", "service", "grpc-js baseline", "service"]);
@@ -59,5 +70,5 @@ describe("npm run bench -- --smoke", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 150_000);
+  }, 270_000);
 });
