@@ -38,7 +38,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const metrics = createMetrics();
   const storeTimers = labelled((key: string) => {
     const [operation, outcome] = key.split(" ") as [string, string];
-    return metrics.storeSeconds.labels({ operation, outcome });
+    return metrics.storeSeconds.labels(operation, outcome);
   });
   const store = timedStore(rawStore, (operation, seconds, ok) =>
     storeTimers(ok ? `${operation} ok` : `${operation} error`).observe(seconds),
@@ -58,7 +58,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const server = createServer({
       handlers,
       ready: () => ready(store),
-      metrics: metrics.registry,
+      metrics,
       maxHeaderBytes: config.maxHeaderBytes,
       readMaxBytes: config.maxBodyBytes,
       corsOrigins: config.corsOrigins,

@@ -46,7 +46,7 @@ describe("an internal error, on every protocol", () => {
         observer: createCallObserver(metrics, logger),
       }),
       ready: async () => true,
-      metrics: metrics.registry,
+      metrics,
       onInternalError: (err) => logger.error({ err }, "internal error"),
     });
     port = (await server.listen(0, "127.0.0.1")).port;

@@ -45,6 +45,15 @@ const MAX_EXP_SECONDS = 253_402_300_799;
  */
 const MAX_CLAIM_DEPTH = 20;
 
+/** Whether any claim is an object or array: most tokens' claims are flat, and need no walk. */
+function hasNestedValues(claims: Record<string, unknown>): boolean {
+  for (const key in claims) {
+    const value = claims[key];
+    if (typeof value === "object" && value !== null) return true;
+  }
+  return false;
+}
+
 function nestingExceeds(value: unknown, depthLeft: number): boolean {
   if (typeof value !== "object" || value === null) return false;
   if (depthLeft === 0) return true;
@@ -111,7 +120,7 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
     if (audiences !== undefined && !audienceMatches(claims.aud, audiences)) {
       throw new TokenRejected("AUDIENCE_INVALID", `Token audience is not ${options.audience!.join(" or ")}`);
     }
-    if (nestingExceeds(claims, MAX_CLAIM_DEPTH)) {
+    if (hasNestedValues(claims) && nestingExceeds(claims, MAX_CLAIM_DEPTH)) {
       throw new TokenRejected("TOKEN_MALFORMED", `Token claims are nested more than ${MAX_CLAIM_DEPTH} levels deep`);
     }
     for (const name of options.requiredClaims) {

@@ -1,5 +1,4 @@
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import type { Registry } from "prom-client";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
@@ -23,7 +22,7 @@ export interface ServerOptions {
   /** True while requests can be served (the store answers): drives /readyz and gRPC health. */
   ready: () => Promise<boolean>;
   /** Served as Prometheus text at GET /metrics. */
-  metrics: Registry;
+  metrics: { render(): Promise<string>; readonly contentType: string };
   /** Request bodies larger than this are refused on every protocol. */
   readMaxBytes?: number;
   /** Larger request headers are refused by the HTTP layer. */

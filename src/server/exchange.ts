@@ -26,6 +26,8 @@ export interface Exchange {
    * request is complete: such a request must never be acted on.
    */
   readBody(maxBytes: number, tooLarge: () => Error): Promise<Buffer>;
+  /** True when the request's head says it has no body and is already complete (a GET): no read needed. */
+  readonly bodiless: boolean;
   /** The request body as it arrives, for streaming RPCs; ends with an error when the client cancels first. */
   bodyChunks(): AsyncIterable<Uint8Array>;
   /** Aborts when the client goes away before the response is complete (reason: {@link RequestCancelled}). */

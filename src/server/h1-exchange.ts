@@ -32,11 +32,14 @@ export class H1Exchange implements Exchange {
     return this.req.headers;
   }
 
-  readBody(maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+  /** Without Content-Length or Transfer-Encoding an HTTP/1.1 request has no body (RFC 9112 section 6.3): complete with its head. */
+  get bodiless(): boolean {
     const { headers } = this.req;
-    // Without Content-Length or Transfer-Encoding an HTTP/1.1 request has no body
-    // (RFC 9112 section 6.3): it is complete once its head is.
-    if (headers["content-length"] === undefined && headers["transfer-encoding"] === undefined) return Promise.resolve(EMPTY);
+    return headers["content-length"] === undefined && headers["transfer-encoding"] === undefined;
+  }
+
+  readBody(maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+    if (this.bodiless) return Promise.resolve(EMPTY);
     // After a microtask: by then Node has parsed whatever of the message arrived with its head.
     return Promise.resolve().then(() => this.bufferedBody(maxBytes, tooLarge) ?? readWholeBody(this.req, maxBytes, tooLarge));
   }

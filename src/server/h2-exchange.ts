@@ -35,9 +35,13 @@ export class H2Exchange implements Exchange {
     return (this.headers[":authority"] as string | undefined) ?? this.headers.host ?? "";
   }
 
+  /** END_STREAM on the HEADERS frame: the request is complete, with no body. */
+  get bodiless(): boolean {
+    return this.stream.endAfterHeaders;
+  }
+
   readBody(maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
-    // END_STREAM on the HEADERS frame: the request is complete, with no body.
-    if (this.stream.endAfterHeaders) return Promise.resolve(EMPTY);
+    if (this.bodiless) return Promise.resolve(EMPTY);
     return readWholeBody(
       this.stream,
       maxBytes,

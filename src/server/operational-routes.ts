@@ -1,11 +1,10 @@
-import type { Registry } from "prom-client";
 import type { Exchange } from "./exchange.js";
 
 /** What the probes and metrics need to know about the service. */
 export interface OperationalOptions {
   /** True while requests can be served (the revocation store answers). */
   ready: () => Promise<boolean>;
-  metrics: Registry;
+  metrics: { render(): Promise<string>; readonly contentType: string };
 }
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
@@ -33,7 +32,7 @@ export function createOperationalRoutes(options: OperationalOptions): (exchange:
         );
         return true;
       case "/metrics":
-        void options.metrics.metrics().then(
+        void options.metrics.render().then(
           (text) => exchange.respond(200, { "content-type": options.metrics.contentType }, text),
           (err: unknown) => json(exchange, 500, { status: "error", info: `metrics unavailable: ${String(err)}` }),
         );

@@ -64,9 +64,11 @@ async function serve(
     handler,
     protocol: "rest",
     // Every request is read to its end, with or without a body rule: one the client cancels is never acted on.
-    decode: async () => {
-      const body = await exchange.readBody(options.readMaxBytes, () => requestTooLarge(options.readMaxBytes));
-      return bind(route.body === "" ? "" : body.toString("utf8"));
+    decode: () => {
+      if (exchange.bodiless) return bind("");
+      return exchange
+        .readBody(options.readMaxBytes, () => requestTooLarge(options.readMaxBytes))
+        .then((body) => bind(route.body === "" ? "" : body.toString("utf8")));
     },
     onInternalError: options.onInternalError,
   });

@@ -14,8 +14,8 @@ export interface UnaryCall {
   handler: UnaryHandler;
   /** "grpc", "connect" or "rest": what handlers and logs see as the protocol. */
   protocol: string;
-  /** Reads the request to its end and decodes the message; a bad one rejects with a ConnectError. */
-  decode(): Promise<unknown>;
+  /** Reads the request to its end and decodes the message (at once when there is nothing to read); a bad one is a ConnectError. */
+  decode(): unknown;
   /** Failures that are our fault (never the caller's input). */
   onInternalError: (err: unknown) => void;
 }
@@ -36,7 +36,8 @@ export async function runUnary(exchange: Exchange, call: UnaryCall): Promise<Una
     let request: unknown;
     let signal: AbortSignal | undefined; // without a deadline, the exchange's own, made only if a handler asks
     if (timeoutMs === undefined) {
-      request = await call.decode();
+      const decoded = call.decode();
+      request = decoded instanceof Promise ? await decoded : decoded;
     } else {
       const controller = new AbortController();
       const clientGone = exchange.signal;
@@ -44,7 +45,10 @@ export async function runUnary(exchange: Exchange, call: UnaryCall): Promise<Una
       else clientGone.addEventListener("abort", () => controller.abort(clientGone.reason), { once: true });
       timer = setTimeout(() => controller.abort(deadlineExceeded(timeoutMs)), timeoutMs);
       signal = controller.signal;
-      request = await untilAborted(call.decode(), signal);
+      request = await untilAborted(
+        Promise.resolve().then(() => call.decode()),
+        signal,
+      );
     }
     const ctx = new UnaryCallContext(exchange, call.protocol, deadline, signal);
     return { response: (await call.handler(request, ctx)) as Record<string, unknown> };

@@ -19,10 +19,25 @@ export function entryKey(id: EntryId): string {
     case "token":
       return id.fingerprint;
     case "jti":
-      return `j:${JSON.stringify([id.issuer, id.jti])}`;
+      return `${issuerPrefix("j", id.issuer)}${JSON.stringify(id.jti)}]`;
     case "subject":
-      return `s:${JSON.stringify([id.issuer, id.subject])}`;
+      return `${issuerPrefix("s", id.issuer)}${JSON.stringify(id.subject)}]`;
   }
+}
+
+/**
+ * `j:["<issuer>",` (the JSON array's opening). Info builds two of these keys
+ * per call, almost always for the one configured issuer: the last prefix of
+ * each kind is kept.
+ */
+const lastPrefix = { j: { issuer: "", prefix: 'j:["",' }, s: { issuer: "", prefix: 's:["",' } };
+function issuerPrefix(kind: "j" | "s", issuer: string): string {
+  const last = lastPrefix[kind];
+  if (last.issuer !== issuer) {
+    last.issuer = issuer;
+    last.prefix = `${kind}:[${JSON.stringify(issuer)},`;
+  }
+  return last.prefix;
 }
 
 /** The keys Info checks for one token, and when it was issued. */
