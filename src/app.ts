@@ -31,7 +31,7 @@ const READY_TIMEOUT_MS = 1000;
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const tls = config.tls === undefined ? undefined : readTls(config.tls);
   const keys = await openKeySource(config.jwt.key);
-  const rawStore = await openStore(config.store).catch((err: unknown) => {
+  const rawStore = await openStore(config.store, (message) => logger.warn(message)).catch((err: unknown) => {
     keys.close();
     throw err;
   });
@@ -55,14 +55,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       failOpen: config.failOpen,
       observer: createCallObserver(metrics, logger),
     });
+    let stopping = false; // from SIGTERM on, not ready: load balancers take the instance out while it drains
     const server = createServer({
       handlers,
-      ready: () => ready(store),
+      ready: () => (stopping ? Promise.resolve(false) : ready(store)),
       metrics,
       maxHeaderBytes: config.maxHeaderBytes,
       readMaxBytes: config.maxBodyBytes,
       corsOrigins: config.corsOrigins,
       tls,
+      limits: config.connections,
+      onConnectionClosed: labelledCounter(metrics),
       onInternalError: (err) => logger.error({ err }, "internal error"),
     });
     const address = await server.listen(config.port, config.host);
@@ -71,6 +74,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       store,
       metrics,
       async close(deadlineMs, drainMs) {
+        stopping = true;
         await server.close(deadlineMs, drainMs);
         await store.close();
         keys.close();
@@ -81,6 +85,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     keys.close();
     throw err;
   }
+}
+
+/** Counts connections closed for a limit, one child per reason. */
+function labelledCounter(metrics: Metrics): (reason: string) => void {
+  const byReason = labelled((reason: string) => metrics.connectionsClosed.labels(reason));
+  return (reason) => byReason(reason).inc();
 }
 
 async function ready(store: RevocationStore): Promise<boolean> {

@@ -17,6 +17,9 @@ export const DEFAULT_JWT_SECRET = "discogs";
 /** The original service's issuer. */
 export const DEFAULT_JWT_ISSUER = "https://www.discogs.com/";
 
+/** Shortest ADMIN_KEY accepted with NODE_ENV=production: guessing it must be out of reach. */
+export const MIN_PRODUCTION_ADMIN_KEY_CHARS = 32;
+
 /** Where verification keys come from. HMAC secrets and public keys never mix. */
 export type KeyConfig =
   | { kind: "secret"; secret: string }
@@ -60,7 +63,7 @@ export interface Config {
   /** Operator key for Unblacklist and the operator RPCs; undefined disables them. */
   adminKey: string | undefined;
   store:
-    | { kind: "redis"; url: string; keyPrefix: string; timeoutMs: number; historyMaxEvents: number }
+    | { kind: "redis"; url: string; keyPrefix: string; timeoutMs: number; historyMaxEvents: number; requirePersistence: boolean }
     | { kind: "sqlite"; path: string; timeoutMs: number };
   /**
    * When the store cannot answer, Info says "valid" instead of UNAVAILABLE.
@@ -74,6 +77,22 @@ export interface Config {
   corsOrigins: string[];
   /** Processes serving the port (node:cluster); 1 runs no cluster. */
   workers: number;
+  /** What a connection may cost before it is closed: see {@link ConnectionLimits}. */
+  connections: ConnectionLimits;
+  /** Graceful stop: how long to keep serving after SIGTERM, and the hard deadline. */
+  shutdown: { drainMs: number; timeoutMs: number };
+}
+
+/** Limits every listener (cleartext and TLS, HTTP/1.1 and HTTP/2) enforces per connection. */
+export interface ConnectionLimits {
+  /** A connection (HTTP/1.1 keep-alive, or an HTTP/2 session) with nothing in flight is closed after this long. */
+  idleTimeoutMs: number;
+  /** A request head (HTTP/1.1), a TLS handshake or the first bytes of a cleartext connection must arrive within this. */
+  headersTimeoutMs: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised and enforced per HTTP/2 session. */
+  maxConcurrentStreams: number;
+  /** Streams a client may reset per 10 seconds on one HTTP/2 session before the session is closed (CVE-2023-44487). */
+  maxResetsPer10s: number;
 }
 
 /** A configuration problem, reported at start-up instead of a stack trace. */
@@ -97,6 +116,13 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`MAX_HEADER_BYTES: must leave room for a token of MAX_TOKEN_BYTES (${maxTokenBytes}) plus 1024`);
   }
   const maxLifetime = integer(env, "JWT_MAX_LIFETIME_SECONDS", 0, 0, 10 * 365 * 86400);
+  const production = env.NODE_ENV === "production";
+  const adminKey = nonEmpty(env, "ADMIN_KEY");
+  if (production && adminKey !== undefined && adminKey.length < MIN_PRODUCTION_ADMIN_KEY_CHARS) {
+    throw new ConfigError(
+      `ADMIN_KEY: NODE_ENV=production needs at least ${MIN_PRODUCTION_ADMIN_KEY_CHARS} characters (got ${adminKey.length}); generate one with: openssl rand -base64 33`,
+    );
+  }
   return {
     port: integer(env, "PORT", 35000, 0, 65535),
     host: nonEmpty(env, "HOST"),
@@ -111,7 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
       clockToleranceSeconds: integer(env, "JWT_CLOCK_TOLERANCE_SECONDS", 5, 0, 3600),
       maxTokenBytes,
     },
-    adminKey: nonEmpty(env, "ADMIN_KEY"),
+    adminKey,
     store:
       redisUrl !== undefined
         ? {
@@ -120,6 +146,8 @@ export function loadConfig(env: Env = process.env): Config {
             keyPrefix: env.REDIS_KEY_PREFIX ?? "tbl:",
             timeoutMs,
             historyMaxEvents: integer(env, "HISTORY_MAX_EVENTS", 100_000, 1, 100_000_000),
+            // A Redis that keeps nothing on disk forgets every revocation when it restarts: refused in production.
+            requirePersistence: boolean(env, "REDIS_REQUIRE_PERSISTENCE", production),
           }
         : { kind: "sqlite", path: nonEmpty(env, "SQLITE_PATH") ?? "./data/tokens.db", timeoutMs },
     failOpen: boolean(env, "FAIL_OPEN", false),
@@ -127,6 +155,16 @@ export function loadConfig(env: Env = process.env): Config {
     tls: tlsFiles(env),
     corsOrigins: corsOrigins(env),
     workers: integer(env, "WORKERS", 1, 1, 64),
+    connections: {
+      idleTimeoutMs: integer(env, "HTTP_IDLE_TIMEOUT_MS", 65_000, 100, 3_600_000),
+      headersTimeoutMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+      maxConcurrentStreams: integer(env, "H2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
+      maxResetsPer10s: integer(env, "H2_MAX_RESETS_PER_10S", 200, 1, 1_000_000),
+    },
+    shutdown: {
+      drainMs: integer(env, "SHUTDOWN_DRAIN_MS", 500, 0, 600_000),
+      timeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 3_600_000),
+    },
   };
 }
 

@@ -17,6 +17,8 @@ export interface Metrics {
   storeErrors: CounterFamily;
   /** Info answers given without a revocation check because FAIL_OPEN=true and the store was down. */
   failOpen: CounterFamily;
+  /** Connections the server closed because of a limit, by reason (idle_timeout, headers_timeout, reset_flood...). */
+  connectionsClosed: CounterFamily;
   /** The Prometheus text of everything: these families and Node's process metrics. */
   render(): Promise<string>;
   /** The text format's content type. */
@@ -55,6 +57,11 @@ export function createMetrics(): Metrics {
       ["change", "scope"],
     ),
     storeErrors: new CounterFamily("token_blacklist_store_errors_total", "Revocation store calls that failed or timed out.", ["operation"]),
+    connectionsClosed: new CounterFamily(
+      "token_blacklist_connections_closed_total",
+      "Connections the server closed for a limit: idle_timeout, headers_timeout, reset_flood, protocol_error, goaway_grace.",
+      ["reason"],
+    ),
     failOpen: new CounterFamily(
       "token_blacklist_fail_open_total",
       "Info answers that skipped the revocation check because the store was unavailable and FAIL_OPEN=true.",

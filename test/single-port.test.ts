@@ -72,8 +72,11 @@ describe("one port, HTTP/1.1 and h2c", () => {
     expect((await fetch(`${service.baseUrl}/info`, { headers: { authorization: `Bearer ${mint()}` } })).status).toBe(200);
   });
 
-  it("drops a connection that sends nothing within the sniff timeout", async () => {
-    const server = createSinglePortServer({ dispatch: (exchange) => exchange.respond(200, {}), sniffTimeoutMs: 100 });
+  it("drops a connection that sends nothing within the head timeout", async () => {
+    const server = createSinglePortServer({
+      dispatch: (exchange) => exchange.respond(200, {}),
+      limits: { idleTimeoutMs: 65_000, headersTimeoutMs: 100, maxConcurrentStreams: 100, maxResetsPer10s: 200 },
+    });
     const { port } = await server.listen(0, "127.0.0.1");
     try {
       const started = Date.now();

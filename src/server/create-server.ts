@@ -5,6 +5,7 @@ import { Health } from "../../gen/health/v1/health_pb.js";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import { createHealthService } from "../service/health-service.js";
 import { createReflectionServices } from "../service/reflection-service.js";
+import type { ConnectionLimits } from "../config.js";
 import type { TokenServiceHandlers, UnaryHandler } from "../service/types.js";
 import { createConnectHandlers } from "./connect-handlers.js";
 import { createConnectUnary } from "./connect-unary.js";
@@ -14,6 +15,7 @@ import { createGrpcUnary } from "./grpc-unary.js";
 import { createOperationalRoutes } from "./operational-routes.js";
 import { createRestHandler } from "./rest-handler.js";
 import { restRoutes } from "./rest-routes.js";
+import type { ClosedReason } from "./h1-connections.js";
 import { createSinglePortServer, type SinglePortServer } from "./single-port.js";
 
 /** Options for {@link createServer}. */
@@ -33,6 +35,10 @@ export interface ServerOptions {
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Where failures that are our fault are reported (the log, at error level). */
   onInternalError: (err: unknown) => void;
+  /** Per-connection limits (idle, slow heads, HTTP/2 streams and resets). */
+  limits?: ConnectionLimits;
+  /** Each connection closed for a limit, for metrics. */
+  onConnectionClosed?: (reason: ClosedReason) => void;
 }
 
 /**
@@ -76,5 +82,7 @@ export function createServer(options: ServerOptions): SinglePortServer {
     dispatch: createDispatcher({ routes, onInternalError }),
     maxHeaderBytes: options.maxHeaderBytes,
     tls: options.tls,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.onConnectionClosed === undefined ? {} : { onConnectionClosed: options.onConnectionClosed }),
   });
 }

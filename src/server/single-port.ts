@@ -1,15 +1,24 @@
-import * as http from "node:http";
-import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
-import type { Duplex } from "node:stream";
 import * as tls from "node:tls";
+import type { ConnectionLimits } from "../config.js";
 import type { Exchange } from "./exchange.js";
-import { H1Exchange } from "./h1-exchange.js";
-import { H2Exchange } from "./h2-exchange.js";
+import { type ClosedReason, FIRST_REQUEST_GRACE_MS, createH1Connections } from "./h1-connections.js";
+import { createH2Sessions } from "./h2-sessions.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/** Idle TCP connections are probed after this long, so a peer that vanished without a FIN is noticed. */
+const TCP_KEEPALIVE_MS = 30_000;
+
+/** The limits when none are given (tests that build a bare server). */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  idleTimeoutMs: 65_000,
+  headersTimeoutMs: 10_000,
+  maxConcurrentStreams: 100,
+  maxResetsPer10s: 200,
+};
 
 /** Options for {@link createSinglePortServer}. */
 export interface SinglePortOptions {
@@ -19,8 +28,9 @@ export interface SinglePortOptions {
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Larger request headers get 431 (HTTP/1) or a refused stream (HTTP/2). Node's default is 16 KiB. */
   maxHeaderBytes?: number | undefined;
-  /** A cleartext connection that sends nothing for this long is dropped before it is routed. */
-  sniffTimeoutMs?: number;
+  limits?: ConnectionLimits;
+  /** Each connection we close for a limit (idle, slow head, reset flood...), for metrics. */
+  onConnectionClosed?: (reason: ClosedReason) => void;
 }
 
 /** HTTP/1.1 and HTTP/2 on one port. */
@@ -30,31 +40,12 @@ export interface SinglePortServer {
    * Graceful stop. For `drainMs` it keeps accepting and reading, so requests
    * already on the wire (even in the kernel's accept backlog) are served,
    * while HTTP/1 answers carry `Connection: close`. Then it stops accepting,
-   * sends GOAWAY to HTTP/2 sessions, closes idle connections, lets in-flight
-   * requests finish, and destroys whatever is still open at `deadlineMs`.
+   * sends GOAWAY to HTTP/2 sessions, closes HTTP/1 connections as they fall
+   * idle (a connection that has not sent its first request yet is waited
+   * for: its request may be on the wire), and destroys whatever is still
+   * open at `deadlineMs`.
    */
   close(deadlineMs?: number, drainMs?: number): Promise<void>;
-}
-
-/**
- * Answers an HTTP/1 request Node could not parse (oversized headers, garbage)
- * with a JSON error like every other refusal, instead of a bare status line.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || err.code === "ECONNRESET") {
-    socket.destroy();
-    return;
-  }
-  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
-  const body = JSON.stringify({
-    success: false,
-    info: tooLarge ? "Request headers are too large" : "Malformed HTTP request",
-    code: tooLarge ? "resource_exhausted" : "invalid_argument",
-  });
-  const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
-  socket.end(
-    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }
 
 /**
@@ -65,87 +56,57 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * by emitting `connection`, which Node documents for injecting any Duplex
  * into either (http and http2 docs, Event: 'connection'). HTTP/2 streams are
  * served raw (`stream` event), never through Node's compatibility layer.
+ * Every connection gets TCP_NODELAY, TCP keepalive, and the limits of
+ * h1-connections.ts and h2-sessions.ts.
  */
 export function createSinglePortServer(options: SinglePortOptions): SinglePortServer {
-  const maxHeaderSize = options.maxHeaderBytes ?? 32 * 1024;
-  const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  // Requests in flight per HTTP/1 connection. Node tracks idle connections
-  // only for servers that listen themselves, so close() uses this instead.
-  const h1InFlight = new Map<net.Socket, number>();
-  // Connections an HTTP/2 session owns; GOAWAY closes them once their streams end.
+  const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
+  const maxHeaderBytes = options.maxHeaderBytes ?? 32 * 1024;
+  const onClosed = options.onConnectionClosed ?? (() => {});
+  /** Every accepted connection, with when it was accepted. */
+  const sockets = new Map<net.Socket, number>();
+  const h1 = createH1Connections({ dispatch: options.dispatch, limits, maxHeaderBytes, onClosed });
+  const h2 = createH2Sessions({ dispatch: options.dispatch, limits, maxHeaderBytes, onClosed });
   const h2Sockets = new WeakSet<net.Socket>();
-  let closing = false; // HTTP/1 answers say Connection: close
-  let drained = false; // drain is over: GOAWAY, no more accepts
+  const h1Sockets = new WeakSet<net.Socket>();
+  const toH1 = (socket: net.Socket) => {
+    h1Sockets.add(socket);
+    h1.accept(socket);
+  };
 
   const track = (socket: net.Socket) => {
     // Responses are several small writes (HTTP/2 HEADERS, DATA, trailers): without
     // TCP_NODELAY, Nagle holds the later ones for the peer's delayed ACK (~40 ms).
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once("close", () => {
-      sockets.delete(socket);
-      h1InFlight.delete(socket);
-    });
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    sockets.set(socket, Date.now());
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
   };
-
-  const h1 = http.createServer({ maxHeaderSize }, (req, res) => {
-    const socket = req.socket;
-    h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
-    res.once("close", () => h1InFlight.set(socket, (h1InFlight.get(socket) ?? 1) - 1));
-    if (closing) res.setHeader("connection", "close");
-    options.dispatch(new H1Exchange(req, res, socket instanceof tls.TLSSocket));
-  });
-  h1.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
-  h1.on("clientError", answerClientError);
-
-  const h2 = http2.createServer({ settings: { maxHeaderListSize: maxHeaderSize } });
-  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-    // Failures show as 'close' with an RST code; without a listener an 'error' would throw.
-    stream.on("error", () => {});
-    const method = headers[":method"];
-    if (method === "CONNECT") {
-      stream.respond({ ":status": 405 }, { endStream: true });
-      return;
-    }
-    if (headers.expect !== undefined) {
-      if (headers.expect !== "100-continue") {
-        stream.respond({ ":status": 417 }, { endStream: true });
-        return;
-      }
-      stream.additionalHeaders({ ":status": 100 });
-    }
-    options.dispatch(new H2Exchange(stream, headers, stream.session?.encrypted === true));
-  });
-  h2.on("session", (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    if (drained) setTimeout(() => session.close(), 50); // after its first streams are read
-  });
-  h2.on("sessionError", () => {}); // the session is destroyed; nothing to add
-
   const toH2 = (socket: net.Socket) => {
     h2Sockets.add(socket);
-    h2.emit("connection", socket);
-  };
-  const toH1 = (socket: net.Socket) => {
-    h1InFlight.set(socket, 0);
-    h1.emit("connection", socket);
+    h2.accept(socket);
   };
 
   let listener: net.Server;
   if (options.tls !== undefined) {
-    listener = tls.createServer({ cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
-      track(socket);
-      socket.on("error", () => socket.destroy());
-      if (socket.alpnProtocol === "h2") toH2(socket);
-      else toH1(socket); // http/1.1, or a client that offered no ALPN
-    });
+    listener = tls.createServer(
+      { cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: limits.headersTimeoutMs },
+      (socket) => {
+        track(socket);
+        if (socket.alpnProtocol === "h2") toH2(socket);
+        else toH1(socket); // http/1.1, or a client that offered no ALPN
+      },
+    );
+    listener.on("tlsClientError", (_err, socket) => socket.destroy());
   } else {
     listener = net.createServer((socket) => {
       track(socket);
-      socket.on("error", () => socket.destroy());
-      socket.setTimeout(options.sniffTimeoutMs ?? 10_000, () => socket.destroy());
+      // The first bytes pick the protocol, and must come within the head timeout.
+      socket.setTimeout(limits.headersTimeoutMs, () => {
+        onClosed("headers_timeout");
+        socket.destroy();
+      });
       let received: Buffer = Buffer.alloc(0);
       const onData = (chunk: Buffer) => {
         received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
@@ -153,6 +114,7 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
         const http2Prefix = received.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
         if (http2Prefix && n < HTTP2_PREFACE.length) return; // wait for the rest of the preface
         socket.removeListener("data", onData);
+        socket.removeAllListeners("timeout");
         socket.setTimeout(0);
         socket.pause();
         socket.unshift(received);
@@ -178,21 +140,22 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     },
     async close(deadlineMs = 10_000, drainMs = 500) {
       const started = Date.now();
-      closing = true;
+      h1.startClosing();
       const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
       while (Date.now() - started < Math.min(drainMs, deadlineMs / 2)) await tick();
-      drained = true;
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
-      for (const session of sessions) session.close();
+      h2.closeAll();
       while (sockets.size > 0 && Date.now() - started < deadlineMs) {
-        for (const socket of sockets) {
-          const inFlight = h1InFlight.get(socket);
-          // Idle keep-alive HTTP/1 connections, and ones that never sent a byte, go now.
-          if (inFlight === 0 || (inFlight === undefined && !h2Sockets.has(socket))) socket.destroy();
+        for (const socket of h1.idle()) socket.destroy();
+        // A connection with no protocol yet (sniffing, or mid-handshake) that has sent nothing by the grace goes too.
+        const now = Date.now();
+        for (const [socket, acceptedAt] of sockets) {
+          if (!h1Sockets.has(socket) && !h2Sockets.has(socket) && socket.bytesRead === 0 && now - acceptedAt >= FIRST_REQUEST_GRACE_MS)
+            socket.destroy();
         }
         await tick();
       }
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets.keys()) socket.destroy();
       await stopped;
     },
   };

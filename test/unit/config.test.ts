@@ -26,7 +26,15 @@ describe("loadConfig", () => {
       keyPrefix: "x:",
       timeoutMs: 500,
       historyMaxEvents: 100_000,
+      requirePersistence: false,
     });
+    // In production a Redis that keeps nothing on disk is refused unless REDIS_REQUIRE_PERSISTENCE=false says so.
+    expect(loadConfig({ REDIS_URL: "redis://h:1", NODE_ENV: "production", JWT_SECRET: "s" }).store).toMatchObject({
+      requirePersistence: true,
+    });
+    expect(
+      loadConfig({ REDIS_URL: "redis://h:1", NODE_ENV: "production", JWT_SECRET: "s", REDIS_REQUIRE_PERSISTENCE: "false" }).store,
+    ).toMatchObject({ requirePersistence: false });
     expect(loadConfig({ REDIS_URL: "redis://h:1", HISTORY_MAX_EVENTS: "500" }).store).toMatchObject({ historyMaxEvents: 500 });
   });
 
@@ -38,6 +46,14 @@ describe("loadConfig", () => {
 
   it("never echoes a malformed REDIS_URL, which may hold a password", () => {
     expect(() => loadConfig({ REDIS_URL: "user:hunter2@localhost:6379" })).toThrow(/^(?!.*hunter2).*REDIS_URL/);
+  });
+
+  it("refuses a short ADMIN_KEY in production", () => {
+    expect(() => loadConfig({ NODE_ENV: "production", JWT_SECRET: "s", ADMIN_KEY: "short" })).toThrow(
+      /^ADMIN_KEY: NODE_ENV=production needs at least 32 characters \(got 5\)/,
+    );
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "s", ADMIN_KEY: "k".repeat(32) }).adminKey).toHaveLength(32);
+    expect(loadConfig({ ADMIN_KEY: "short" }).adminKey).toBe("short"); // outside production, a warning's worth
   });
 
   it.each([
