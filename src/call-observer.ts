@@ -1,3 +1,4 @@
+import { Code } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "./logger.js";
 import type { CounterChild, HistogramChild } from "./metric-families.js";
@@ -43,6 +44,7 @@ export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObs
     return found;
   };
   const inFlight = labelled((rpc: string) => metrics.inFlight.labels(rpc));
+  const storeErrors = createStoreErrorLog(logger);
   return {
     callStarted(rpc) {
       inFlight(rpc).inc();
@@ -59,8 +61,10 @@ export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObs
       }
       counter.inc();
       call.seconds.observe(durationMs / 1000);
-      if (logger.isLevelEnabled("info")) {
-        logger.info({ rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, info: message }, "request");
+      // A client that went away is its own business: debug, not info.
+      const level = code === Code.Canceled ? "debug" : "info";
+      if (logger.isLevelEnabled(level)) {
+        logger[level]({ rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, info: message }, "request");
       }
     },
     changed(event) {
@@ -72,7 +76,7 @@ export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObs
     },
     storeError(operation, fingerprint, error) {
       metrics.storeErrors.labels(operation).inc();
-      logger.warn({ operation, fingerprint, error: error.message }, "revocation store call failed");
+      storeErrors.report(operation, fingerprint, error.message);
     },
     failedOpen(fingerprint) {
       metrics.failOpen.labels().inc();
@@ -81,6 +85,43 @@ export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObs
     internalError(rpc, protocol, err) {
       // pino's err serializer: type, message, stack (and cause).
       logger.error({ rpc, protocol, err }, "internal error");
+    },
+  };
+}
+
+/** How often, at most, a store failure is logged line by line; the rest of a window is summed in one line. */
+const STORE_ERROR_WINDOW_MS = 1000;
+
+/**
+ * Store failures, logged without flooding: the first of each window in full,
+ * the others counted and summed in one line when the window closes. During an
+ * outage that is two lines a second, not one per call (the metric counts
+ * every call).
+ */
+function createStoreErrorLog(logger: Logger): { report(operation: string, fingerprint: string | undefined, message: string): void } {
+  let windowEnds = 0;
+  let suppressed = 0;
+  let lastMessage = "";
+  return {
+    report(operation, fingerprint, message) {
+      const now = Date.now();
+      if (now < windowEnds) {
+        suppressed++;
+        lastMessage = message;
+        return;
+      }
+      windowEnds = now + STORE_ERROR_WINDOW_MS;
+      logger.warn({ operation, fingerprint, error: message }, "revocation store call failed");
+      const timer = setTimeout(() => {
+        if (suppressed > 0) {
+          logger.warn(
+            { failures: suppressed, error: lastMessage },
+            `${suppressed} more revocation store calls failed in the last ${STORE_ERROR_WINDOW_MS} ms`,
+          );
+        }
+        suppressed = 0;
+      }, STORE_ERROR_WINDOW_MS);
+      timer.unref();
     },
   };
 }

@@ -63,6 +63,9 @@ async function main(): Promise<void> {
   if (config.jwt.key.kind === "secret" && config.jwt.key.secret === DEFAULT_JWT_SECRET) {
     logger.warn("using the default JWT_SECRET; set JWT_SECRET before this serves real tokens");
   }
+  if (config.adminKey !== undefined && config.adminKey.length < 32) {
+    logger.warn("ADMIN_KEY is shorter than 32 characters; NODE_ENV=production refuses it");
+  }
   if (config.failOpen) {
     logger.warn("FAIL_OPEN=true: while the store is down, revoked tokens will be accepted");
   }
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    await app.close();
+    await app.close(config.shutdown.timeoutMs, config.shutdown.drainMs);
     logger.info("stopped");
     logger.flush();
     process.exit(0);

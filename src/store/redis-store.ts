@@ -21,6 +21,10 @@ export interface RedisStoreOptions {
   timeoutMs: number;
   /** The audit stream is trimmed to about this many newest events. */
   historyMaxEvents: number;
+  /** Refuse to start on a Redis that keeps nothing on disk (it forgets every revocation when it restarts). */
+  requirePersistence?: boolean;
+  /** Told what an operator should know at start-up (a Redis without persistence). */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -88,13 +92,44 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   const prefix = options.keyPrefix;
   const stream = `${prefix}history`;
   const maxLen = String(options.historyMaxEvents);
-  const guard = async <T>(command: Promise<T>): Promise<T> => {
-    try {
-      return await command;
-    } catch (err) {
-      throw new StoreUnavailable(`Redis: ${(err as Error).message}`);
+  /**
+   * One store call, ended at its own deadline. ioredis's commandTimeout runs
+   * from when a command is written, and with auto-pipelining a command can
+   * wait behind a batch in flight first: against a hung Redis, calls made
+   * while one waited answered after up to twice the timeout. This timer runs
+   * from the call.
+   */
+  const guard = <T>(command: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new StoreUnavailable(`Redis did not answer within STORE_TIMEOUT_MS (${options.timeoutMs} ms)`)),
+        options.timeoutMs,
+      );
+      command.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(new StoreUnavailable(`Redis: ${(err as Error).message}`));
+        },
+      );
+    });
+  const persistence = await persistenceOf(redis, options.timeoutMs);
+  if (persistence !== "on") {
+    const what =
+      persistence === "off"
+        ? "Redis keeps nothing on disk (appendonly no, no RDB snapshots): a Redis restart forgets every revocation"
+        : "cannot tell whether Redis persists (CONFIG GET is not allowed): make sure it does (appendonly yes)";
+    if (options.requirePersistence === true && persistence === "off") {
+      redis.disconnect();
+      throw new StoreUnavailable(
+        `${what}. Turn on appendonly (appendfsync always to lose nothing), or set REDIS_REQUIRE_PERSISTENCE=false`,
+      );
     }
-  };
+    options.onWarning?.(what);
+  }
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
       ? undefined
@@ -153,8 +188,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const events = entries.slice(0, limit).map(([streamId, values]) => eventOfFields(streamId, values));
       return { events, next: entries.length > limit ? events.at(-1)!.id : undefined };
     },
+    /** Ready means writes go through: a replica or a Redis out of memory answers PING but refuses SET. */
     async ping() {
-      await guard(redis.ping());
+      await guard(redis.set(`${prefix}ready-probe`, String(process.pid), "PX", 10_000));
     },
     async close() {
       await redis.quit().catch(() => redis.disconnect());
@@ -209,4 +245,22 @@ function eventOfFields(streamId: string, values: string[]): AuditEvent {
     },
     streamId,
   );
+}
+
+/**
+ * Whether Redis keeps its data across a restart: "on" with the append-only
+ * file or RDB snapshots, "off" with neither, "unknown" where CONFIG is
+ * disabled (managed Redis often renames it).
+ */
+async function persistenceOf(redis: Redis, timeoutMs: number): Promise<"on" | "off" | "unknown"> {
+  try {
+    const config = (await Promise.race([
+      redis.config("GET", "appendonly").then(async (aof) => [aof, await redis.config("GET", "save")]),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs)),
+    ])) as [unknown[], unknown[]];
+    const [aof, save] = config.map((reply) => String((reply as unknown[])[1] ?? ""));
+    return aof === "yes" || (save !== undefined && save.trim() !== "") ? "on" : "off";
+  } catch {
+    return "unknown";
+  }
 }

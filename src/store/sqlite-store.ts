@@ -82,7 +82,9 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   );
   const page = db.prepare<[number, number], EventRow>("SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?");
   const sweep = db.prepare<[number, number]>("DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE expires_at_ms <= ? LIMIT ?)");
-  const probe = db.prepare("SELECT 1");
+  const probe = db.prepare("SELECT 1 FROM entries LIMIT 1");
+  // BEGIN IMMEDIATE takes the write lock (and fails on a read-only file); nothing is written.
+  const writeProbe = db.transaction(() => probe.get());
 
   /** Runs `action`; while the database is locked, again after a pause, until the deadline. */
   const run = <T>(action: () => T, deadline = Date.now() + options.timeoutMs, pause = 1): Promise<T> => {
@@ -204,8 +206,9 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       const events = rows.slice(0, limit).map(eventOfRow);
       return { events, next: rows.length > limit ? events.at(-1)!.id : undefined };
     },
+    /** Ready means writes go through: a read-only file, or a write lock held past the deadline, is not ready. */
     async ping() {
-      await run(() => probe.get());
+      await run(() => writeProbe.immediate());
     },
     async close() {
       clearInterval(sweeper);
