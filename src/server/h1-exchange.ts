@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import { type Exchange, RequestCancelled } from "./exchange.js";
 
 const EMPTY = Buffer.alloc(0);
@@ -130,12 +131,12 @@ export class H1Exchange implements Exchange {
  * resets it, with `aborted` already set (test/deadlines-and-cancellation
  * holds this with hand-written frames).
  */
-export function readWholeBody(
-  req: NodeJS.ReadableStream,
-  maxBytes: number,
-  tooLarge: () => Error,
-  reset: () => boolean = () => false,
-): Promise<Buffer> {
+export function readWholeBody(req: Readable, maxBytes: number, tooLarge: () => Error, reset: () => boolean = () => false): Promise<Buffer> {
+  // An empty body can have ended before anyone listened (an HTTP/2 stream whose END_STREAM came
+  // in an empty DATA frame, read by a handler that starts a turn later): 'end' will not come again.
+  if (req.readableEnded) {
+    return reset() ? Promise.reject(new RequestCancelled("the client reset the request before sending all of it")) : Promise.resolve(EMPTY);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

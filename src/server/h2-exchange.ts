@@ -120,7 +120,8 @@ export class H2Exchange implements Exchange {
   }
 
   reset(): void {
-    this.stream.close(constants.NGHTTP2_CANCEL);
+    // INTERNAL_ERROR, not CANCEL: h2-sessions.ts counts CANCEL as the client's reset.
+    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   }
 
   private headersWith(status: number, headers: OutgoingHttpHeaders): OutgoingHttpHeaders {

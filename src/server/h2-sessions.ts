@@ -91,6 +91,20 @@ export function createH2Sessions(options: H2Options): H2Sessions {
   // Node destroys a session whose peer broke the protocol (floods included); the metric says so.
   server.on("sessionError", () => options.onClosed("protocol_error"));
 
+  const lastStream = new WeakMap<http2.Http2Session, http2.ServerHttp2Stream>();
+  const counted = new WeakSet<http2.ServerHttp2Stream>();
+  /**
+   * Counts a stream the client reset (CANCEL is what clients reset with; we never do) against the
+   * session's budget; past it, the session is destroyed with ENHANCE_YOUR_CALM and no grace, so
+   * what the peer already sent is dropped unread.
+   */
+  const countReset = (session: http2.Http2Session, stream: http2.ServerHttp2Stream) => {
+    if (counted.has(stream) || session.destroyed) return;
+    counted.add(stream);
+    if (spendReset(session)) return;
+    options.onClosed("reset_flood");
+    session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  };
   /** Spends one reset of the session's budget; false once it is spent. */
   const spendReset = (session: http2.Http2Session): boolean => {
     const budget = budgets.get(session);
@@ -108,17 +122,18 @@ export function createH2Sessions(options: H2Options): H2Sessions {
     stream.on("error", () => {});
     const session = stream.session;
     if (session === undefined || session.destroyed) return;
-    const budget = budgets.get(session);
-    if (budget !== undefined && budget.left < 0) {
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); // the session is on its way out: no work for its streams
-      return;
-    }
     const streams = openStreams.get(session);
     streams?.add(stream);
-    stream.once("close", () => streams?.delete(stream));
-    stream.once("aborted", () => {
-      if (!spendReset(session)) goAway(session, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, "reset_flood");
+    // A client's RST_STREAM sets the previous stream's rstCode before this HEADERS is read, so a burst
+    // of open-and-reset pairs is caught within the burst, not after all of it was read.
+    const previous = lastStream.get(session);
+    if (previous?.rstCode === http2.constants.NGHTTP2_CANCEL) countReset(session, previous);
+    lastStream.set(session, stream);
+    stream.once("close", () => {
+      streams?.delete(stream);
+      if (stream.rstCode === http2.constants.NGHTTP2_CANCEL) countReset(session, stream);
     });
+    if (session.destroyed) return;
     const method = headers[":method"];
     if (method === "CONNECT") {
       stream.respond({ ":status": 405 }, { endStream: true });
@@ -131,7 +146,11 @@ export function createH2Sessions(options: H2Options): H2Sessions {
       }
       stream.additionalHeaders({ ":status": 100 });
     }
-    options.dispatch(new H2Exchange(stream, headers, session.encrypted === true));
+    // Not before the rest of what arrived with it is read: a stream the client reset in the same
+    // burst (rapid reset) is then never dispatched, and costs no more than its frames.
+    setImmediate(() => {
+      if (!stream.destroyed && !session.destroyed) options.dispatch(new H2Exchange(stream, headers, session.encrypted === true));
+    });
   });
 
   return {
