@@ -20,21 +20,26 @@ export interface H1Options {
 /** Per connection: what close() and the timeouts need to know. */
 interface H1State {
   inFlight: number;
-  /** Requests answered; 0 for a connection whose first request has not arrived. */
-  served: number;
   /** `socket.bytesRead` when the connection last fell idle: more means a request head has begun. */
   restBytes: number;
   /** When the sweep first saw a head begun and not yet complete. */
   headSince: number | undefined;
   /** The request being served, while its body may still be arriving. */
   current: http.IncomingMessage | undefined;
-  acceptedAt: number;
+  /** When the connection was accepted, or last answered its last request in flight. */
+  idleSince: number;
 }
 
-/** At shutdown, a connection that has sent no byte yet is given this long from its accept: its request may be on the wire. */
-export const FIRST_REQUEST_GRACE_MS = 250;
+/**
+ * At shutdown, a connection that has been idle for less than this (since it
+ * was accepted, since its last answer, or since closing began) is still
+ * given the time: its client's next request may be on the wire, and closing
+ * under it would reset it. An active keep-alive client sends within it and
+ * is answered with `Connection: close`.
+ */
+export const REQUEST_GRACE_MS = 250;
 
-/** How often the head timeouts are checked: a slow head is closed between headersTimeoutMs and a second later. */
+/** How often, at most, the head timeouts are checked: a slow head is closed between headersTimeoutMs and a quarter of it (or a second) later. */
 const SWEEP_MS = 1000;
 
 /** The HTTP/1.1 side of the port. */
@@ -45,7 +50,7 @@ export interface H1Connections {
   startClosing(): void;
   /** Connections that are not {@link busy}: safe to close. */
   idle(): net.Socket[];
-  /** True when this connection has a request in flight, a head arriving, or is too new to have sent its first request. */
+  /** True when this connection has a request in flight, a head arriving, or has been idle for less than {@link REQUEST_GRACE_MS}. */
   busy(socket: net.Socket): boolean;
 }
 
@@ -85,7 +90,8 @@ const NO_HOST = JSON.stringify({ success: false, info: "HTTP/1.1 requests need a
 export function createH1Connections(options: H1Options): H1Connections {
   const { limits } = options;
   const states = new Map<net.Socket, H1State>();
-  let closing = false;
+  /** When startClosing() was called. */
+  let closingSince: number | undefined;
 
   const server = http.createServer({ maxHeaderSize: options.maxHeaderBytes, requireHostHeader: false }, (req, res) => {
     const socket = req.socket;
@@ -97,11 +103,13 @@ export function createH1Connections(options: H1Options): H1Connections {
       res.once("close", () => {
         if (state.current === req) state.current = undefined;
         state.inFlight--;
-        state.served++;
-        if (state.inFlight === 0) state.restBytes = socket.bytesRead;
+        if (state.inFlight === 0) {
+          state.restBytes = socket.bytesRead;
+          state.idleSince = Date.now();
+        }
       });
     }
-    if (closing) res.setHeader("connection", "close");
+    if (closingSince !== undefined) res.setHeader("connection", "close");
     if (req.headers.host === undefined) {
       res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(NO_HOST), connection: "close" });
       res.end(NO_HOST);
@@ -124,7 +132,7 @@ export function createH1Connections(options: H1Options): H1Connections {
         }
       }
     },
-    Math.min(SWEEP_MS, limits.headersTimeoutMs),
+    Math.min(SWEEP_MS, limits.headersTimeoutMs / 4),
   );
   sweep.unref();
 
@@ -134,11 +142,10 @@ export function createH1Connections(options: H1Options): H1Connections {
       const now = Date.now();
       const state: H1State = {
         inFlight: 0,
-        served: 0,
         restBytes: 0,
         headSince: socket.bytesRead > 0 ? now : undefined,
         current: undefined,
-        acceptedAt: now,
+        idleSince: now,
       };
       states.set(socket, state);
       socket.once("close", () => states.delete(socket));
@@ -151,7 +158,7 @@ export function createH1Connections(options: H1Options): H1Connections {
       server.emit("connection", socket);
     },
     startClosing() {
-      closing = true;
+      closingSince = Date.now();
     },
     idle() {
       return [...states].filter(([socket]) => !this.busy(socket)).map(([socket]) => socket);
@@ -160,7 +167,8 @@ export function createH1Connections(options: H1Options): H1Connections {
       const state = states.get(socket);
       if (state === undefined) return false;
       const headArriving = socket.bytesRead > state.restBytes;
-      return state.inFlight > 0 || headArriving || (state.served === 0 && Date.now() - state.acceptedAt < FIRST_REQUEST_GRACE_MS);
+      const idleFor = Date.now() - Math.max(state.idleSince, closingSince ?? 0);
+      return state.inFlight > 0 || headArriving || idleFor < REQUEST_GRACE_MS;
     },
   };
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import type { ConnectionLimits } from "../config.js";
 import type { Exchange } from "./exchange.js";
-import { type ClosedReason, FIRST_REQUEST_GRACE_MS, createH1Connections } from "./h1-connections.js";
+import { type ClosedReason, createH1Connections, REQUEST_GRACE_MS } from "./h1-connections.js";
 import { createH2Sessions } from "./h2-sessions.js";
 
 /** Every HTTP/2 connection with prior knowledge (h2c) starts with these bytes. */
@@ -37,13 +37,14 @@ export interface SinglePortOptions {
 export interface SinglePortServer {
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
-   * Graceful stop. For `drainMs` it keeps accepting and reading, so requests
-   * already on the wire (even in the kernel's accept backlog) are served,
-   * while HTTP/1 answers carry `Connection: close`. Then it stops accepting,
-   * sends GOAWAY to HTTP/2 sessions, closes HTTP/1 connections as they fall
-   * idle (a connection that has not sent its first request yet is waited
-   * for: its request may be on the wire), and destroys whatever is still
-   * open at `deadlineMs`.
+   * Graceful stop. For `drainMs` it serves as before (accepting, keep-alive),
+   * while readiness says no and load balancers move clients away. Then it
+   * stops accepting (keep-alive clients are not reconnecting, so the
+   * kernel's accept backlog, which a listener's close resets, is empty),
+   * sends GOAWAY to HTTP/2 sessions, answers HTTP/1 requests with
+   * `Connection: close`, and closes HTTP/1 connections once they have been
+   * idle for REQUEST_GRACE_MS (an active client's next request is answered,
+   * not reset). Whatever is still open at `deadlineMs` is destroyed.
    */
   close(deadlineMs?: number, drainMs?: number): Promise<void>;
 }
@@ -140,18 +141,19 @@ export function createSinglePortServer(options: SinglePortOptions): SinglePortSe
     },
     async close(deadlineMs = 10_000, drainMs = 500) {
       const started = Date.now();
-      h1.startClosing();
       const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
       while (Date.now() - started < Math.min(drainMs, deadlineMs / 2)) await tick();
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
+      const closingSince = Date.now();
+      h1.startClosing();
       h2.closeAll();
       while (sockets.size > 0 && Date.now() - started < deadlineMs) {
         for (const socket of h1.idle()) socket.destroy();
-        // A connection with no protocol yet (sniffing, or mid-handshake) that has sent nothing by the grace goes too.
+        // A connection with no protocol yet (sniffing, or mid-handshake) that has sent nothing within the grace goes too.
         const now = Date.now();
         for (const [socket, acceptedAt] of sockets) {
-          if (!h1Sockets.has(socket) && !h2Sockets.has(socket) && socket.bytesRead === 0 && now - acceptedAt >= FIRST_REQUEST_GRACE_MS)
-            socket.destroy();
+          const quietFor = now - Math.max(acceptedAt, closingSince);
+          if (!h1Sockets.has(socket) && !h2Sockets.has(socket) && socket.bytesRead === 0 && quietFor >= REQUEST_GRACE_MS) socket.destroy();
         }
         await tick();
       }
