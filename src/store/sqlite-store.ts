@@ -82,9 +82,10 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   );
   const page = db.prepare<[number, number], EventRow>("SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?");
   const sweep = db.prepare<[number, number]>("DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE expires_at_ms <= ? LIMIT ?)");
-  const probe = db.prepare("SELECT 1 FROM entries LIMIT 1");
-  // BEGIN IMMEDIATE takes the write lock (and fails on a read-only file); nothing is written.
-  const writeProbe = db.transaction(() => probe.get());
+  // A write statement that matches no row: it needs the write lock and a writable file, and changes nothing.
+  // (BEGIN IMMEDIATE alone succeeds on a read-only file.)
+  const probe = db.prepare("DELETE FROM entries WHERE 0");
+  const writeProbe = db.transaction(() => probe.run());
 
   /** Runs `action`; while the database is locked, again after a pause, until the deadline. */
   const run = <T>(action: () => T, deadline = Date.now() + options.timeoutMs, pause = 1): Promise<T> => {
