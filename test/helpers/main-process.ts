@@ -14,9 +14,18 @@ export interface MainProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** How to run the entry point beyond its environment. */
+export interface MainOptions {
+  /**
+   * A command that runs the rest of the command line (`prlimit --nofile=512:512 --`,
+   * `setpriv ...`): its program must exec the service, so the child's pid is the service's.
+   */
+  wrapper?: string[];
+}
+
 /** Runs the compiled entry point (dist/src/main.js, as `npm start` does) with `env` on top of a minimal environment; resolves once it listens. */
-export async function startMain(env: Record<string, string>): Promise<MainProcess> {
-  const child = spawnMain(env);
+export async function startMain(env: Record<string, string>, options: MainOptions = {}): Promise<MainProcess> {
+  const child = spawnMain(env, options);
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -46,8 +55,8 @@ export async function startMain(env: Record<string, string>): Promise<MainProces
 }
 
 /** Runs the compiled entry point to completion (for start-up failures); resolves with its exit code and output. */
-export function runMainToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawnMain(env);
+export function runMainToExit(env: Record<string, string>, options: MainOptions = {}): Promise<{ code: number | null; output: string }> {
+  const child = spawnMain(env, options);
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -60,8 +69,9 @@ export function runMainToExit(env: Record<string, string>): Promise<{ code: numb
   );
 }
 
-function spawnMain(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ["dist/src/main.js"], {
+function spawnMain(env: Record<string, string>, options: MainOptions): ChildProcess {
+  const [program, ...args] = options.wrapper ?? [process.execPath];
+  return spawn(program!, [...args, ...(options.wrapper === undefined ? [] : [process.execPath]), "dist/src/main.js"], {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -12,6 +12,8 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Starts it again on the same port and directory. */
   restart(): Promise<void>;
+  /** Sends the process a signal: SIGSTOP hangs it (connections stay open, nothing is answered), SIGCONT resumes it. */
+  signal(signal: NodeJS.Signals): void;
   /** Runs a command with redis-cli semantics over a fresh connection. */
   command(...args: string[]): Promise<unknown>;
   stop(): Promise<void>;
@@ -81,6 +83,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
     url: `redis://127.0.0.1:${port}`,
     kill,
     restart: launch,
+    signal: (signal) => void child?.kill(signal),
     command: (...args) => rawCommand(port, args),
     async stop() {
       await kill();
