@@ -62,9 +62,7 @@ export interface Config {
   jwt: JwtConfig;
   /** Operator key for Unblacklist and the operator RPCs; undefined disables them. */
   adminKey: string | undefined;
-  store:
-    | { kind: "redis"; url: string; keyPrefix: string; timeoutMs: number; historyMaxEvents: number; requirePersistence: boolean }
-    | { kind: "sqlite"; path: string; timeoutMs: number };
+  store: RedisStoreConfig | { kind: "sqlite"; path: string; timeoutMs: number };
   /**
    * When the store cannot answer, Info says "valid" instead of UNAVAILABLE.
    * Off by default: a revocation service should fail closed.
@@ -81,6 +79,30 @@ export interface Config {
   connections: ConnectionLimits;
   /** Graceful stop: how long to keep serving after SIGTERM, and the hard deadline. */
   shutdown: { drainMs: number; timeoutMs: number };
+}
+
+/** Where the Redis store lives: one server, a Sentinel-watched master, or a Cluster. */
+export type RedisTopology =
+  | { mode: "single"; url: string }
+  | { mode: "sentinel"; sentinels: HostPort[]; masterName: string; password?: string; sentinelPassword?: string; tls: boolean }
+  | { mode: "cluster"; nodes: HostPort[]; password?: string; tls: boolean };
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The Redis store's settings. */
+export interface RedisStoreConfig {
+  kind: "redis";
+  topology: RedisTopology;
+  keyPrefix: string;
+  timeoutMs: number;
+  historyMaxEvents: number;
+  requirePersistence: boolean;
+  /** Replicas that must confirm a change (WAIT) before it is acknowledged; 0 does not wait. */
+  waitReplicas: number;
+  waitTimeoutMs: number;
 }
 
 /** Limits every listener (cleartext and TLS, HTTP/1.1 and HTTP/2) enforces per connection. */
@@ -105,11 +127,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Reads and validates the configuration from `env` (normally `process.env`). */
 export function loadConfig(env: Env = process.env): Config {
   const timeoutMs = integer(env, "STORE_TIMEOUT_MS", 500, 1, 60_000);
-  const redisUrl = nonEmpty(env, "REDIS_URL");
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    // Not echoed: a URL may hold a password.
-    throw new ConfigError("REDIS_URL: expected redis://[user:password@]host:port or rediss://...");
-  }
   const maxTokenBytes = integer(env, "MAX_TOKEN_BYTES", 8192, 64, 65536);
   const maxHeaderBytes = integer(env, "MAX_HEADER_BYTES", 32768, 1024, 1048576);
   if (maxHeaderBytes < maxTokenBytes + 1024) {
@@ -117,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const maxLifetime = integer(env, "JWT_MAX_LIFETIME_SECONDS", 0, 0, 10 * 365 * 86400);
   const production = env.NODE_ENV === "production";
+  const redis = redisStore(env, timeoutMs, production);
   const adminKey = nonEmpty(env, "ADMIN_KEY");
   if (production && adminKey !== undefined && adminKey.length < MIN_PRODUCTION_ADMIN_KEY_CHARS) {
     throw new ConfigError(
@@ -138,18 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxTokenBytes,
     },
     adminKey,
-    store:
-      redisUrl !== undefined
-        ? {
-            kind: "redis",
-            url: redisUrl,
-            keyPrefix: env.REDIS_KEY_PREFIX ?? "tbl:",
-            timeoutMs,
-            historyMaxEvents: integer(env, "HISTORY_MAX_EVENTS", 100_000, 1, 100_000_000),
-            // A Redis that keeps nothing on disk forgets every revocation when it restarts: refused in production.
-            requirePersistence: boolean(env, "REDIS_REQUIRE_PERSISTENCE", production),
-          }
-        : { kind: "sqlite", path: nonEmpty(env, "SQLITE_PATH") ?? "./data/tokens.db", timeoutMs },
+    store: redis ?? { kind: "sqlite", path: nonEmpty(env, "SQLITE_PATH") ?? "./data/tokens.db", timeoutMs },
     failOpen: boolean(env, "FAIL_OPEN", false),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
     tls: tlsFiles(env),
@@ -166,6 +173,76 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 3_600_000),
     },
   };
+}
+
+/** The Redis store, when one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is set (only one may be). */
+function redisStore(env: Env, timeoutMs: number, production: boolean): RedisStoreConfig | undefined {
+  const url = nonEmpty(env, "REDIS_URL");
+  const sentinels = nonEmpty(env, "REDIS_SENTINELS");
+  const clusterNodes = nonEmpty(env, "REDIS_CLUSTER_NODES");
+  const set = [url && "REDIS_URL", sentinels && "REDIS_SENTINELS", clusterNodes && "REDIS_CLUSTER_NODES"].filter(Boolean);
+  if (set.length > 1) throw new ConfigError(`${set.join(" and ")}: set one Redis topology, not ${set.length}`);
+  const password = nonEmpty(env, "REDIS_PASSWORD");
+  const tls = boolean(env, "REDIS_TLS", false);
+  let topology: RedisTopology;
+  if (url !== undefined) {
+    // Not echoed: a URL may hold a password.
+    if (!/^rediss?:\/\//.test(url)) throw new ConfigError("REDIS_URL: expected redis://[user:password@]host:port or rediss://...");
+    topology = { mode: "single", url };
+  } else if (sentinels !== undefined) {
+    const masterName = nonEmpty(env, "REDIS_SENTINEL_MASTER");
+    if (masterName === undefined)
+      throw new ConfigError("REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS (the name Sentinel monitors the master by)");
+    const sentinelPassword = nonEmpty(env, "REDIS_SENTINEL_PASSWORD");
+    topology = {
+      mode: "sentinel",
+      sentinels: hostPorts("REDIS_SENTINELS", sentinels),
+      masterName,
+      ...(password === undefined ? {} : { password }),
+      ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+      tls,
+    };
+  } else if (clusterNodes !== undefined) {
+    topology = {
+      mode: "cluster",
+      nodes: hostPorts("REDIS_CLUSTER_NODES", clusterNodes),
+      ...(password === undefined ? {} : { password }),
+      tls,
+    };
+  } else {
+    return undefined;
+  }
+  const keyPrefix = env.REDIS_KEY_PREFIX ?? "tbl:";
+  if (topology.mode === "cluster" && /[{}]/.test(keyPrefix)) {
+    throw new ConfigError("REDIS_KEY_PREFIX: no braces with REDIS_CLUSTER_NODES (the service puts its own hash tags after the prefix)");
+  }
+  const waitReplicas = integer(env, "REDIS_WAIT_REPLICAS", 0, 0, 16);
+  // Half the store deadline by default: the rest is for the write itself and the answer.
+  const waitTimeoutMs = integer(env, "REDIS_WAIT_TIMEOUT_MS", Math.max(1, Math.floor(timeoutMs / 2)), 1, 60_000);
+  if (waitReplicas > 0 && waitTimeoutMs >= timeoutMs) {
+    throw new ConfigError(`REDIS_WAIT_TIMEOUT_MS: must be below STORE_TIMEOUT_MS (${timeoutMs}), which bounds the whole write`);
+  }
+  return {
+    kind: "redis",
+    topology,
+    keyPrefix,
+    timeoutMs,
+    historyMaxEvents: integer(env, "HISTORY_MAX_EVENTS", 100_000, 1, 100_000_000),
+    // A Redis that keeps nothing on disk forgets every revocation when it restarts: refused in production.
+    requirePersistence: boolean(env, "REDIS_REQUIRE_PERSISTENCE", production),
+    waitReplicas,
+    waitTimeoutMs,
+  };
+}
+
+/** `host:port,host:port` (IPv6 as `[::1]:port`). */
+function hostPorts(name: string, value: string): HostPort[] {
+  return value.split(",").map((item) => {
+    const match = /^\s*(\[[0-9a-fA-F:.]+\]|[^\s:,[\]]+):(\d{1,5})\s*$/.exec(item);
+    const port = match === null ? Number.NaN : Number(match[2]);
+    if (match === null || port < 1 || port > 65535) throw new ConfigError(`${name}: "${item.trim()}" is not host:port`);
+    return { host: match[1]!.replace(/^\[(.*)\]$/, "$1"), port };
+  });
 }
 
 function tlsFiles(env: Env): Config["tls"] {

@@ -8,6 +8,7 @@ import { runPrimary } from "./cluster.js";
 import { ConfigError, DEFAULT_JWT_SECRET, loadConfig, type Config } from "./config.js";
 import { KeysUnavailable } from "./jwt/key-source.js";
 import { createLogger } from "./logger.js";
+import { describeTopology } from "./store/redis-topology.js";
 import { StoreUnavailable } from "./store/revocation-store.js";
 
 async function main(): Promise<void> {
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       port: app.address.port,
-      store: config.store.kind === "redis" ? "redis" : `sqlite:${config.store.path}`,
+      store: config.store.kind === "redis" ? describeTopology(config.store.topology) : `sqlite:${config.store.path}`,
       keys: config.jwt.key.kind,
       issuer: config.jwt.issuer,
       algorithms: config.jwt.algorithms,

@@ -13,6 +13,7 @@ import {
 } from "../src/store/revocation-store.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { startCluster, startSentinelSet, type TestCluster, type TestSentinelSet } from "./helpers/redis-topologies.js";
 import { eventually } from "./helpers/eventually.js";
 
 /** One contract, every store: each implementation must pass all of it. */
@@ -24,6 +25,8 @@ interface StoreFactory {
 }
 
 let redis: TestRedis;
+let sentinelSet: TestSentinelSet;
+let cluster: TestCluster;
 let sqliteDir: string;
 
 const factories: StoreFactory[] = [
@@ -32,8 +35,46 @@ const factories: StoreFactory[] = [
     async setup() {
       redis = await startRedis();
     },
-    open: () => openRedisStore({ url: redis.url, keyPrefix: "contract:", timeoutMs: 1000, historyMaxEvents: 100_000 }),
+    open: () =>
+      openRedisStore({ topology: { mode: "single", url: redis.url }, keyPrefix: "contract:", timeoutMs: 1000, historyMaxEvents: 100_000 }),
     teardown: () => redis.stop(),
+  },
+  {
+    name: "redis sentinel (master, replica, 3 sentinels)",
+    async setup() {
+      sentinelSet = await startSentinelSet();
+    },
+    open: () =>
+      openRedisStore({
+        topology: {
+          mode: "sentinel",
+          sentinels: sentinelSet.sentinels.map((s) => ({ host: "127.0.0.1", port: s.port })),
+          masterName: "mymaster",
+          tls: false,
+        },
+        keyPrefix: "contract:",
+        timeoutMs: 1000,
+        historyMaxEvents: 100_000,
+        waitReplicas: 1,
+        waitTimeoutMs: 500,
+      }),
+    teardown: () => sentinelSet.stop(),
+  },
+  {
+    name: "redis cluster (3 masters, 3 replicas)",
+    async setup() {
+      cluster = await startCluster();
+    },
+    open: () =>
+      openRedisStore({
+        topology: { mode: "cluster", nodes: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false },
+        keyPrefix: "contract:",
+        timeoutMs: 1000,
+        historyMaxEvents: 100_000,
+        waitReplicas: 1,
+        waitTimeoutMs: 500,
+      }),
+    teardown: () => cluster.stop(),
   },
   {
     name: "sqlite",
@@ -430,7 +471,12 @@ describe("SQLite specifics", () => {
 describe("Redis specifics", () => {
   it("puts a TTL on every key: remaining lifetime, in milliseconds", async () => {
     const server = await startRedis();
-    const store = await openRedisStore({ url: server.url, keyPrefix: "ttl:", timeoutMs: 1000, historyMaxEvents: 1000 });
+    const store = await openRedisStore({
+      topology: { mode: "single", url: server.url },
+      keyPrefix: "ttl:",
+      timeoutMs: 1000,
+      historyMaxEvents: 1000,
+    });
     try {
       await store.revoke(tokenId("k"), revokeFor(Date.now() + 60_000));
       const pttl = (await server.command("PTTL", "ttl:k")) as number;
@@ -451,12 +497,19 @@ describe("Redis specifics", () => {
   it("fails to open with a message naming REDIS_URL when nothing listens", async () => {
     const server = await startRedis();
     await server.stop();
-    await expect(openRedisStore({ url: server.url, keyPrefix: "x:", timeoutMs: 200, historyMaxEvents: 10 })).rejects.toThrow(/REDIS_URL/);
+    await expect(
+      openRedisStore({ topology: { mode: "single", url: server.url }, keyPrefix: "x:", timeoutMs: 200, historyMaxEvents: 10 }),
+    ).rejects.toThrow(/REDIS_URL/);
   });
 
   it("caps the history stream near HISTORY_MAX_EVENTS, keeping the newest", async () => {
     const server = await startRedis();
-    const store = await openRedisStore({ url: server.url, keyPrefix: "cap:", timeoutMs: 1000, historyMaxEvents: 10 });
+    const store = await openRedisStore({
+      topology: { mode: "single", url: server.url },
+      keyPrefix: "cap:",
+      timeoutMs: 1000,
+      historyMaxEvents: 10,
+    });
     try {
       const ids = Array.from({ length: 400 }, () => jtiId());
       for (const id of ids) await store.revoke(id, revokeFor());

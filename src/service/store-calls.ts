@@ -1,11 +1,18 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { VerifiedToken } from "../jwt/verifier.js";
-import { StoreUnavailable, entryKey, type TokenKeys } from "../store/revocation-store.js";
+import { ChangeUnconfirmed, StoreUnavailable, entryKey, type TokenKeys } from "../store/revocation-store.js";
 import { abortError } from "./observed.js";
 import type { ServiceObserver, StoreOperationName } from "./types.js";
 
 /** The answer when the store is down: retry later, never a guess. */
 export const storeUnavailable = () => new ConnectError("Revocation store is unavailable; retry later", Code.Unavailable);
+
+/** The answer when a change was not confirmed by the replicas it must reach: it may or may not stand. */
+export const changeUnconfirmed = () =>
+  new ConnectError(
+    "The change may or may not have been applied: the replicas did not confirm it in time (REDIS_WAIT_REPLICAS). It is idempotent: retry",
+    Code.Unavailable,
+  );
 
 /**
  * Runs one store round trip for a handler. A store failure is reported to
@@ -25,7 +32,7 @@ export function storeCall<T>(
   return call().catch((err: unknown) => {
     if (!(err instanceof StoreUnavailable)) throw err;
     observer?.storeError(operation, fingerprint, err);
-    throw storeUnavailable();
+    throw err instanceof ChangeUnconfirmed ? changeUnconfirmed() : storeUnavailable();
   });
 }
 

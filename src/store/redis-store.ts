@@ -1,7 +1,10 @@
-import { Redis } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
+import type { RedisTopology } from "../config.js";
 import { eventFor } from "./audit-event.js";
+import { bucketOf, clusterLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
+import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
 import {
-  InvalidCursor,
+  ChangeUnconfirmed,
   StoreUnavailable,
   entryKey,
   matchOf,
@@ -10,19 +13,24 @@ import {
   type Entry,
   type EntryId,
   type RevocationStore,
+  type TokenKeys,
 } from "./revocation-store.js";
 
 /** Options for {@link openRedisStore}. */
 export interface RedisStoreOptions {
-  url: string;
+  topology: RedisTopology;
   /** Namespace for keys, so one Redis can hold other data too. */
   keyPrefix: string;
-  /** Deadline for each command: an outage answers in this time, never hangs. */
+  /** Deadline for each call: an outage answers in this time, never hangs. */
   timeoutMs: number;
-  /** The audit stream is trimmed to about this many newest events. */
+  /** The audit stream is trimmed to about this many newest events (per bucket on a Cluster). */
   historyMaxEvents: number;
   /** Refuse to start on a Redis that keeps nothing on disk (it forgets every revocation when it restarts). */
   requirePersistence?: boolean;
+  /** Replicas that must confirm a change (WAIT) before it is acknowledged; 0 (the default) does not wait. */
+  waitReplicas?: number;
+  /** How long WAIT may take; past it the change is reported unconfirmed. */
+  waitTimeoutMs?: number;
   /** Told what an operator should know at start-up (a Redis without persistence). */
   onWarning?: (message: string) => void;
 }
@@ -54,44 +62,38 @@ end
 return {1, redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))}
 `;
 
-/** Redis with the two scripts above as commands. */
-type ScriptedRedis = Redis & {
-  tbRevoke(entry: string, stream: string, ...args: string[]): Promise<[0, string, number] | [1, string]>;
-  tbRestore(entry: string, stream: string, ...args: string[]): Promise<[0] | [1, string]>;
+type RevokeReply = [0, string, number] | [1, string];
+type RestoreReply = [0] | [1, string];
+
+/** The two scripts above as commands, on a client and on a pipeline. */
+interface ScriptCommands<R> {
+  tbRevoke(entry: string, stream: string, ...args: string[]): R;
+  tbRestore(entry: string, stream: string, ...args: string[]): R;
+}
+type ScriptedClient = RedisClient & {
+  tbRevoke(entry: string, stream: string, ...args: string[]): Promise<RevokeReply>;
+  tbRestore(entry: string, stream: string, ...args: string[]): Promise<RestoreReply>;
 };
 
 /**
- * Revocations in Redis, shared by every instance that points at it. One key an
- * entry (`prefix + entryKey`): "1" for tokens and jtis, the cutoff in ms for
- * subjects, with a PX TTL that ends when no token it could match can still be
- * valid, so storage never grows without bound. Audit events go to the capped
- * stream `prefix + "history"` in the same script as the change.
+ * Revocations in Redis (one server, a Sentinel-watched master, or a Cluster),
+ * shared by every instance that points at it. One key an entry: "1" for
+ * tokens and jtis, the cutoff in ms for subjects, with a PX TTL that ends when
+ * no token it could match can still be valid, so storage never grows without
+ * bound. Audit events go to a capped stream in the same script as the change;
+ * where the keys live is {@link KeyLayout}'s business. With `waitReplicas`,
+ * a change is acknowledged only once that many replicas have it.
  */
 export async function openRedisStore(options: RedisStoreOptions): Promise<RevocationStore> {
-  const redis = new Redis(options.url, {
-    lazyConnect: true,
-    enableAutoPipelining: true,
-    // Fail fast while disconnected instead of queueing: a check that cannot
-    // reach the store must answer UNAVAILABLE, not wait.
-    enableOfflineQueue: false,
-    commandTimeout: options.timeoutMs,
-    connectTimeout: Math.max(options.timeoutMs, 2000),
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
-  }) as ScriptedRedis;
+  const redis = (await connectRedis(options.topology, options.timeoutMs)) as ScriptedClient;
   redis.defineCommand("tbRevoke", { numberOfKeys: 2, lua: REVOKE });
   redis.defineCommand("tbRestore", { numberOfKeys: 2, lua: RESTORE });
-  // Reconnects are automatic; errors surface on the commands themselves.
-  redis.on("error", () => {});
-  try {
-    await redis.connect();
-  } catch (err) {
-    redis.disconnect();
-    throw new StoreUnavailable(`REDIS_URL: cannot connect to Redis: ${(err as Error).message}`);
-  }
-  const prefix = options.keyPrefix;
-  const stream = `${prefix}history`;
+  const clustered = redis instanceof Cluster;
+  const layout = clustered ? clusterLayout(options.keyPrefix) : singleLayout(options.keyPrefix);
   const maxLen = String(options.historyMaxEvents);
+  const waitReplicas = options.waitReplicas ?? 0;
+  const waitTimeoutMs = options.waitTimeoutMs ?? Math.floor(options.timeoutMs / 2);
+
   /**
    * One store call, ended at its own deadline. ioredis's commandTimeout runs
    * from when a command is written, and with auto-pipelining a command can
@@ -112,90 +114,129 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         },
         (err: unknown) => {
           clearTimeout(timer);
-          reject(new StoreUnavailable(`Redis: ${(err as Error).message}`));
+          reject(err instanceof StoreUnavailable ? err : new StoreUnavailable(`Redis: ${(err as Error).message}`));
         },
       );
     });
-  const persistence = await persistenceOf(redis, options.timeoutMs);
-  if (persistence !== "on") {
-    const what =
-      persistence === "off"
-        ? "Redis keeps nothing on disk (appendonly no, no RDB snapshots): a Redis restart forgets every revocation"
-        : "cannot tell whether Redis persists (CONFIG GET is not allowed): make sure it does (appendonly yes)";
-    if (options.requirePersistence === true && persistence === "off") {
-      redis.disconnect();
-      throw new StoreUnavailable(
-        `${what}. Turn on appendonly (appendfsync always to lose nothing), or set REDIS_REQUIRE_PERSISTENCE=false`,
+
+  /**
+   * Runs one change script; with `waitReplicas`, WAIT follows it in the same
+   * pipeline, so it goes to the same master over the same connection and
+   * counts the replicas that have every write made on it so far, this one
+   * included. Fewer than asked: {@link ChangeUnconfirmed}.
+   */
+  const change = async <R>(script: (commands: ScriptCommands<unknown>) => unknown): Promise<R> => {
+    if (waitReplicas === 0) return guard(script(redis as unknown as ScriptCommands<Promise<R>>) as Promise<R>);
+    const pipeline = redis.pipeline();
+    script(pipeline as unknown as ScriptCommands<unknown>);
+    pipeline.wait(waitReplicas, waitTimeoutMs);
+    const replies = await guard(pipeline.exec());
+    const failed = replies?.find(([err]) => err !== null);
+    if (replies === null || failed !== undefined) throw new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "pipeline aborted"}`);
+    const confirmed = replies[1]![1] as number;
+    if (confirmed < waitReplicas) {
+      throw new ChangeUnconfirmed(
+        `${confirmed} of REDIS_WAIT_REPLICAS=${waitReplicas} replicas confirmed the change within ${waitTimeoutMs} ms`,
       );
     }
-    options.onWarning?.(what);
-  }
+    return replies[0]![1] as R;
+  };
+
+  await checkPersistence(redis, options);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
       ? undefined
       : { issuedBeforeMs: id.scope === "subject" ? Number(value) : undefined, expiresAtMs: pttl < 0 ? undefined : Date.now() + pttl };
   const lookup = async (id: EntryId): Promise<Entry | undefined> => {
-    const key = prefix + entryKey(id);
+    const key = layout.entry(entryKey(id));
     const replies = await guard(redis.multi().get(key).pttl(key).exec());
     const failed = replies?.find(([err]) => err !== null);
     if (replies === null || failed !== undefined) throw new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "transaction aborted"}`);
     return entryOf(replies[0]![1] as string | null, replies[1]![1] as number, id);
   };
+  /** The values under the token, jti and subject keys: one MGET, or on a Cluster one GET each, in parallel (one round trip per master touched). */
+  const values = (keys: TokenKeys): Promise<Array<string | null>> => {
+    const names = [keys.token, keys.jti, keys.subject].filter((key) => key !== undefined).map((key) => layout.entry(key));
+    if (names.length === 1) return guard(redis.get(names[0]!)).then((value) => [value]);
+    return guard(clustered ? Promise.all(names.map((name) => redis.get(name))) : redis.mget(...names));
+  };
 
   return {
     async check(keys) {
-      // One GET or one MGET; a missing scope repeats the token key and its answer is ignored.
-      const values =
-        keys.jti === undefined && keys.subject === undefined
-          ? [await guard(redis.get(prefix + keys.token))]
-          : await guard(redis.mget(prefix + keys.token, prefix + (keys.jti ?? keys.token), prefix + (keys.subject ?? keys.token)));
-      return matchOf(values[0], keys.jti === undefined ? null : values[1], keys.subject === undefined ? null : values[2], keys.issuedAtMs);
+      const found = await values(keys);
+      const jti = keys.jti === undefined ? null : found[1];
+      const subject = keys.subject === undefined ? null : found[keys.jti === undefined ? 1 : 2];
+      return matchOf(found[0], jti, subject, keys.issuedAtMs);
     },
     async revoke(id, request): Promise<ChangeResult> {
       const ttl = request.expiresAtMs === undefined ? 0 : Math.ceil(request.expiresAtMs - Date.now());
       if (ttl < 0 || (ttl === 0 && request.expiresAtMs !== undefined)) {
         return { changed: false, entry: await lookup(id), event: undefined }; // nothing left to revoke
       }
+      const key = entryKey(id);
       const value = id.scope === "subject" ? String(request.issuedBeforeMs) : "1";
       const event = eventFor(id, "revoke", request, request.issuedBeforeMs);
-      const reply = await guard(
-        redis.tbRevoke(
-          prefix + entryKey(id),
-          stream,
-          id.scope === "subject" ? "later" : "once",
-          value,
-          String(ttl),
-          maxLen,
-          ...fields(event),
-        ),
+      const mode = id.scope === "subject" ? "later" : "once";
+      const reply = await change<RevokeReply>((commands) =>
+        commands.tbRevoke(layout.entry(key), layout.streamOf(key), mode, value, String(ttl), maxLen, ...fields(event)),
       );
       if (reply[0] === 0) return { changed: false, entry: entryOf(reply[1], reply[2], id), event: undefined };
-      return { changed: true, entry: entryOf(value, ttl === 0 ? -1 : ttl, id), event: stamped(event, reply[1]) };
+      return {
+        changed: true,
+        entry: entryOf(value, ttl === 0 ? -1 : ttl, id),
+        event: stamped(event, layout.cursorOf(reply[1], bucketOf(key))),
+      };
     },
     async restore(id, request): Promise<ChangeResult> {
+      const key = entryKey(id);
       const event = eventFor(id, "restore", request);
-      const reply = await guard(redis.tbRestore(prefix + entryKey(id), stream, maxLen, ...fields(event)));
+      const reply = await change<RestoreReply>((commands) =>
+        commands.tbRestore(layout.entry(key), layout.streamOf(key), maxLen, ...fields(event)),
+      );
       return reply[0] === 0
         ? { changed: false, entry: undefined, event: undefined }
-        : { changed: true, entry: undefined, event: stamped(event, reply[1]) };
+        : { changed: true, entry: undefined, event: stamped(event, layout.cursorOf(reply[1], bucketOf(key))) };
     },
     lookup,
     async history(limit, before) {
-      if (before !== undefined && !/^[0-9]{1,20}-[0-9]{1,20}$/.test(before)) {
-        throw new InvalidCursor("page_token is not one this server handed out");
-      }
-      const entries = await guard(redis.xrevrange(stream, before === undefined ? "+" : `(${before}`, "-", "COUNT", limit + 1));
-      const events = entries.slice(0, limit).map(([streamId, values]) => eventOfFields(streamId, values));
-      return { events, next: entries.length > limit ? events.at(-1)!.id : undefined };
+      const cursor = before === undefined ? undefined : layout.parseCursor(before);
+      // Each stream's newest events after the cursor, merged: limit + 1 from each tells whether more remain.
+      const pages = await guard(
+        Promise.all(layout.streams.map((stream, bucket) => redis.xrevrange(stream, upperBound(cursor, bucket), "-", "COUNT", limit + 1))),
+      );
+      const merged = pages
+        .flatMap((entries, bucket) => entries.map(([id, values]) => ({ at: streamPosition(id, bucket), id, values })))
+        .sort((a, b) => newerFirst(a.at, b.at));
+      const events = merged.slice(0, limit).map(({ at, id, values }) => eventOfFields(layout.cursorOf(id, at.bucket), values));
+      return { events, next: merged.length > limit ? events.at(-1)!.id : undefined };
     },
-    /** Ready means writes go through: a replica or a Redis out of memory answers PING but refuses SET. */
+    /** Ready means writes go through on every master in use: a replica or a Redis out of memory answers PING but refuses SET. */
     async ping() {
-      await guard(redis.set(`${prefix}ready-probe`, String(process.pid), "PX", 10_000));
+      await guard(Promise.all(layout.probes.map((probe) => redis.set(probe, String(process.pid), "PX", 10_000))));
     },
     async close() {
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/**
+ * Warns (or, with `requirePersistence`, refuses) when a master keeps nothing
+ * on disk: its restart would forget every revocation it holds.
+ */
+async function checkPersistence(redis: RedisClient, options: RedisStoreOptions): Promise<void> {
+  const states = await Promise.all(mastersOf(redis).map((master) => persistenceOf(master, options.timeoutMs)));
+  const persistence = states.includes("off") ? "off" : states.includes("unknown") ? "unknown" : "on";
+  if (persistence === "on") return;
+  const what =
+    persistence === "off"
+      ? "Redis keeps nothing on disk (appendonly no, no RDB snapshots): a Redis restart forgets every revocation"
+      : "cannot tell whether Redis persists (CONFIG GET is not allowed): make sure it does (appendonly yes)";
+  if (options.requirePersistence === true && persistence === "off") {
+    redis.disconnect();
+    throw new StoreUnavailable(`${what}. Turn on appendonly (appendfsync always to lose nothing), or set REDIS_REQUIRE_PERSISTENCE=false`);
+  }
+  options.onWarning?.(what);
 }
 
 /** Stream field names: one letter each, as the stream holds up to historyMaxEvents of them. */

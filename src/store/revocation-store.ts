@@ -142,6 +142,16 @@ export class StoreUnavailable extends Error {
   override name = "StoreUnavailable";
 }
 
+/**
+ * A change was made on the master but not confirmed by the replicas it must
+ * reach (REDIS_WAIT_REPLICAS) in time: a failover now could lose it. The
+ * caller cannot know whether it stands; changes are idempotent, so retrying is
+ * the answer.
+ */
+export class ChangeUnconfirmed extends StoreUnavailable {
+  override name = "ChangeUnconfirmed";
+}
+
 /** A history cursor this store did not hand out. */
 export class InvalidCursor extends Error {
   override name = "InvalidCursor";

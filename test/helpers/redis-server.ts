@@ -16,6 +16,8 @@ export interface TestRedis {
   signal(signal: NodeJS.Signals): void;
   /** Runs a command with redis-cli semantics over a fresh connection. */
   command(...args: string[]): Promise<unknown>;
+  /** False once killed (until restarted). */
+  alive(): boolean;
   stop(): Promise<void>;
 }
 
@@ -31,7 +33,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts redis-server on a free port in a temp dir; waits until it answers PING. */
+/**
+ * Starts redis-server on a free port in a temp dir; waits until it answers
+ * PING. `extraArgs` come after the defaults (no persistence) and override them.
+ */
 export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), "tb-redis-"));
   let port = 0;
@@ -84,6 +89,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
     kill,
     restart: launch,
     signal: (signal) => void child?.kill(signal),
+    alive: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     command: (...args) => rawCommand(port, args),
     async stop() {
       await kill();
@@ -92,8 +98,8 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   };
 }
 
-/** Sends one RESP command and parses one reply (enough for tests). */
-function rawCommand(port: number, args: string[]): Promise<unknown> {
+/** Sends one RESP command to 127.0.0.1:`port` over a fresh connection and parses one reply (enough for tests). */
+export function rawCommand(port: number, args: string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = new Socket();
     let buffer = Buffer.alloc(0);

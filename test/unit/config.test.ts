@@ -22,11 +22,13 @@ describe("loadConfig", () => {
   it("uses Redis when REDIS_URL is set", () => {
     expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379", REDIS_KEY_PREFIX: "x:" }).store).toEqual({
       kind: "redis",
-      url: "redis://127.0.0.1:6379",
+      topology: { mode: "single", url: "redis://127.0.0.1:6379" },
       keyPrefix: "x:",
       timeoutMs: 500,
       historyMaxEvents: 100_000,
       requirePersistence: false,
+      waitReplicas: 0,
+      waitTimeoutMs: 250,
     });
     // In production a Redis that keeps nothing on disk is refused unless REDIS_REQUIRE_PERSISTENCE=false says so.
     expect(loadConfig({ REDIS_URL: "redis://h:1", NODE_ENV: "production", JWT_SECRET: "s" }).store).toMatchObject({
@@ -42,6 +44,47 @@ describe("loadConfig", () => {
     expect(loadConfig({}).jwt.maxLifetimeSeconds).toBeUndefined();
     expect(loadConfig({ JWT_MAX_LIFETIME_SECONDS: "0" }).jwt.maxLifetimeSeconds).toBeUndefined();
     expect(loadConfig({ JWT_MAX_LIFETIME_SECONDS: "86400" }).jwt.maxLifetimeSeconds).toBe(86400);
+  });
+
+  it("reads a Sentinel topology, with passwords for Redis and the sentinels", () => {
+    const store = loadConfig({
+      REDIS_SENTINELS: "10.0.0.1:26379, sentinel-b:26380,[::1]:26381",
+      REDIS_SENTINEL_MASTER: "tokens",
+      REDIS_PASSWORD: "p",
+      REDIS_SENTINEL_PASSWORD: "sp",
+      REDIS_WAIT_REPLICAS: "1",
+      REDIS_WAIT_TIMEOUT_MS: "100",
+    }).store;
+    expect(store).toMatchObject({
+      kind: "redis",
+      topology: {
+        mode: "sentinel",
+        masterName: "tokens",
+        sentinels: [
+          { host: "10.0.0.1", port: 26379 },
+          { host: "sentinel-b", port: 26380 },
+          { host: "::1", port: 26381 },
+        ],
+        password: "p",
+        sentinelPassword: "sp",
+        tls: false,
+      },
+      waitReplicas: 1,
+      waitTimeoutMs: 100,
+    });
+  });
+
+  it("reads a Cluster topology", () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: "a:7000,b:7001", REDIS_TLS: "true" }).store).toMatchObject({
+      topology: {
+        mode: "cluster",
+        nodes: [
+          { host: "a", port: 7000 },
+          { host: "b", port: 7001 },
+        ],
+        tls: true,
+      },
+    });
   });
 
   it("never echoes a malformed REDIS_URL, which may hold a password", () => {
@@ -74,6 +117,16 @@ describe("loadConfig", () => {
     [{ STORE_TIMEOUT_MS: "0" }, /^STORE_TIMEOUT_MS/],
     [{ MAX_TOKEN_BYTES: "1e9" }, /^MAX_TOKEN_BYTES/],
     [{ REDIS_URL: "localhost:6379" }, /^REDIS_URL: expected redis:\/\//],
+    [{ REDIS_URL: "redis://h:1", REDIS_CLUSTER_NODES: "h:2" }, /^REDIS_URL and REDIS_CLUSTER_NODES: set one Redis topology/],
+    [{ REDIS_SENTINELS: "h:26379" }, /^REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS/],
+    [{ REDIS_SENTINELS: "h", REDIS_SENTINEL_MASTER: "m" }, /^REDIS_SENTINELS: "h" is not host:port/],
+    [{ REDIS_CLUSTER_NODES: "h:70000" }, /^REDIS_CLUSTER_NODES: "h:70000" is not host:port/],
+    [{ REDIS_CLUSTER_NODES: "h:7000", REDIS_KEY_PREFIX: "{app}:" }, /^REDIS_KEY_PREFIX: no braces/],
+    [
+      { REDIS_URL: "redis://h:1", REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_TIMEOUT_MS: "500" },
+      /^REDIS_WAIT_TIMEOUT_MS: must be below STORE_TIMEOUT_MS/,
+    ],
+    [{ REDIS_URL: "redis://h:1", REDIS_WAIT_REPLICAS: "-1" }, /^REDIS_WAIT_REPLICAS/],
     [{ NODE_ENV: "production" }, /^JWT_SECRET: NODE_ENV=production refuses the default secret/],
     [{ NODE_ENV: "production", JWT_SECRET: "discogs" }, /^JWT_SECRET/],
   ])("refuses %j, naming the variable", (env, message) => {

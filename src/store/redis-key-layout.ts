@@ -1,0 +1,109 @@
+import { InvalidCursor } from "./revocation-store.js";
+
+/**
+ * Where the Redis store's keys live. On one Redis (or a Sentinel-watched
+ * master) an entry is `prefix + entryKey` and every audit event goes to one
+ * stream, `prefix + "history"`, as before. On a Cluster, each entry belongs
+ * to one of {@link CLUSTER_BUCKETS} buckets, picked by a hash of its key, and
+ * its key carries the bucket as a hash tag (`prefix{7}...`); each bucket has
+ * its own stream in the same slot, so the script that changes an entry and
+ * records the event stays within one slot, and entries spread over the
+ * masters. History then merges the buckets' streams, newest first.
+ */
+export interface KeyLayout {
+  /** The Redis key of an entry, from its {@link entryKey}. */
+  entry(entryKey: string): string;
+  /** The audit stream that records changes to that entry (same slot). */
+  streamOf(entryKey: string): string;
+  /** Every audit stream, in bucket order. */
+  readonly streams: readonly string[];
+  /** One probe key per bucket: readiness writes each, so it reaches every master in use. */
+  readonly probes: readonly string[];
+  /** The cursor of the event with stream id `id` in stream `bucket`. */
+  cursorOf(id: string, bucket: number): string;
+  /** Parses a cursor this layout handed out; {@link InvalidCursor} otherwise. */
+  parseCursor(cursor: string): StreamPosition;
+}
+
+/** A point in the merged history: a stream id and the bucket it is from. */
+export interface StreamPosition {
+  ms: bigint;
+  seq: bigint;
+  bucket: number;
+}
+
+/** Buckets (hash tags, streams) of the Cluster layout. Fixed: changing it would move every key. */
+export const CLUSTER_BUCKETS = 16;
+
+const STREAM_ID = /^([0-9]{1,20})-([0-9]{1,20})$/;
+
+/** The layout for one Redis or a Sentinel-watched master: the keys of earlier versions, unchanged. */
+export function singleLayout(prefix: string): KeyLayout {
+  const stream = `${prefix}history`;
+  return {
+    entry: (entryKey) => prefix + entryKey,
+    streamOf: () => stream,
+    streams: [stream],
+    probes: [`${prefix}ready-probe`],
+    cursorOf: (id) => id,
+    parseCursor(cursor) {
+      const match = STREAM_ID.exec(cursor);
+      if (match === null) throw new InvalidCursor("page_token is not one this server handed out");
+      return { ms: BigInt(match[1]!), seq: BigInt(match[2]!), bucket: 0 };
+    },
+  };
+}
+
+/** The Cluster layout: {@link CLUSTER_BUCKETS} hash-tagged buckets. */
+export function clusterLayout(prefix: string): KeyLayout {
+  const tag = (bucket: number) => `${prefix}{${bucket}}`;
+  const buckets = Array.from({ length: CLUSTER_BUCKETS }, (_, bucket) => bucket);
+  return {
+    entry: (entryKey) => tag(bucketOf(entryKey)) + entryKey,
+    streamOf: (entryKey) => `${tag(bucketOf(entryKey))}history`,
+    streams: buckets.map((bucket) => `${tag(bucket)}history`),
+    probes: buckets.map((bucket) => `${tag(bucket)}ready-probe`),
+    cursorOf: (id, bucket) => `${id}-${bucket}`,
+    parseCursor(cursor) {
+      const match = /^([0-9]{1,20})-([0-9]{1,20})-([0-9]{1,3})$/.exec(cursor);
+      const bucket = match === null ? -1 : Number(match[3]);
+      if (match === null || bucket >= CLUSTER_BUCKETS) throw new InvalidCursor("page_token is not one this server handed out");
+      return { ms: BigInt(match[1]!), seq: BigInt(match[2]!), bucket };
+    },
+  };
+}
+
+/** The bucket of an entry key: FNV-1a over its UTF-16 code units, stable across versions and processes. */
+export function bucketOf(entryKey: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < entryKey.length; i++) {
+    hash ^= entryKey.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % CLUSTER_BUCKETS;
+}
+
+/** Parses a stream id (`ms-seq`). */
+export function streamPosition(id: string, bucket: number): StreamPosition {
+  const match = STREAM_ID.exec(id);
+  if (match === null) throw new Error(`not a stream id: ${id}`);
+  return { ms: BigInt(match[1]!), seq: BigInt(match[2]!), bucket };
+}
+
+/** Newest first: by stream id, then by bucket (higher first), so the merged order is total and stable. */
+export function newerFirst(a: StreamPosition, b: StreamPosition): number {
+  if (a.ms !== b.ms) return a.ms > b.ms ? -1 : 1;
+  if (a.seq !== b.seq) return a.seq > b.seq ? -1 : 1;
+  return b.bucket - a.bucket;
+}
+
+/**
+ * The XREVRANGE upper bound for `bucket` that returns exactly the events
+ * after `cursor` in {@link newerFirst} order: ids below the cursor's, and,
+ * in buckets ordered after the cursor's, its id itself.
+ */
+export function upperBound(cursor: StreamPosition | undefined, bucket: number): string {
+  if (cursor === undefined) return "+";
+  const id = `${cursor.ms}-${cursor.seq}`;
+  return bucket < cursor.bucket ? id : `(${id}`;
+}
