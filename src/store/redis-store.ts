@@ -85,13 +85,20 @@ type ScriptedClient = RedisClient & {
  * a change is acknowledged only once that many replicas have it.
  */
 export async function openRedisStore(options: RedisStoreOptions): Promise<RevocationStore> {
-  const redis = (await connectRedis(options.topology, options.timeoutMs)) as ScriptedClient;
-  redis.defineCommand("tbRevoke", { numberOfKeys: 2, lua: REVOKE });
-  redis.defineCommand("tbRestore", { numberOfKeys: 2, lua: RESTORE });
+  const waitReplicas = options.waitReplicas ?? 0;
+  const redis = await connectScripted(options);
+  // WAIT blocks its connection until the replicas answer (or its timeout): on the connection Info
+  // uses, every check would queue behind it. Changes get a connection of their own.
+  const writer =
+    waitReplicas === 0
+      ? redis
+      : await connectScripted(options).catch((err: unknown) => {
+          redis.disconnect();
+          throw err;
+        });
   const clustered = redis instanceof Cluster;
   const layout = clustered ? clusterLayout(options.keyPrefix) : singleLayout(options.keyPrefix);
   const maxLen = String(options.historyMaxEvents);
-  const waitReplicas = options.waitReplicas ?? 0;
   const waitTimeoutMs = options.waitTimeoutMs ?? Math.floor(options.timeoutMs / 2);
 
   /**
@@ -121,13 +128,13 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
 
   /**
    * Runs one change script; with `waitReplicas`, WAIT follows it in the same
-   * pipeline, so it goes to the same master over the same connection and
-   * counts the replicas that have every write made on it so far, this one
-   * included. Fewer than asked: {@link ChangeUnconfirmed}.
+   * pipeline on the writer connection, so it goes to the same master over the
+   * same connection and counts the replicas that have every write made on it
+   * so far, this one included. Fewer than asked: {@link ChangeUnconfirmed}.
    */
   const change = async <R>(script: (commands: ScriptCommands<unknown>) => unknown): Promise<R> => {
     if (waitReplicas === 0) return guard(script(redis as unknown as ScriptCommands<Promise<R>>) as Promise<R>);
-    const pipeline = redis.pipeline();
+    const pipeline = writer.pipeline();
     script(pipeline as unknown as ScriptCommands<unknown>);
     pipeline.wait(waitReplicas, waitTimeoutMs);
     const replies = await guard(pipeline.exec());
@@ -215,9 +222,17 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       await guard(Promise.all(layout.probes.map((probe) => redis.set(probe, String(process.pid), "PX", 10_000))));
     },
     async close() {
-      await redis.quit().catch(() => redis.disconnect());
+      await Promise.all([...new Set([redis, writer])].map((client) => client.quit().catch(() => client.disconnect())));
     },
   };
+}
+
+/** A connection with the change scripts defined on it. */
+async function connectScripted(options: RedisStoreOptions): Promise<ScriptedClient> {
+  const client = (await connectRedis(options.topology, options.timeoutMs)) as ScriptedClient;
+  client.defineCommand("tbRevoke", { numberOfKeys: 2, lua: REVOKE });
+  client.defineCommand("tbRestore", { numberOfKeys: 2, lua: RESTORE });
+  return client;
 }
 
 /**
