@@ -21,6 +21,7 @@ export interface LoadResult {
 /** One HTTP/1.1 request to cycle through. */
 export interface HttpRequestSpec {
   method: "GET" | "POST";
+  /** `{n}` in it becomes a number no other request of the run has (a fresh key for every write). */
   path: string;
   headers: Record<string, string>;
   body?: string;
@@ -49,25 +50,35 @@ export async function httpLoad(
   const dir = mkdtempSync(join(tmpdir(), "tb-bench-wrk-"));
   try {
     const script = join(dir, "cycle.lua");
-    const formatted = requests.map(
-      (r) =>
-        `wrk.format(${luaString(r.method)}, ${luaString(r.path)}, {${Object.entries(r.headers)
-          .map(([k, v]) => `[${luaString(k)}] = ${luaString(v)}`)
-          .join(", ")}}, ${r.body === undefined ? "nil" : luaString(r.body)})`,
-    );
+    // A request is a string made once, or, with {n} in its path, a function that makes a fresh one.
+    const formatted = requests.map((r) => {
+      const rest = `{${Object.entries(r.headers)
+        .map(([k, v]) => `[${luaString(k)}] = ${luaString(v)}`)
+        .join(", ")}}, ${r.body === undefined ? "nil" : luaString(r.body)}`;
+      if (!r.path.includes("{n}")) return `wrk.format(${luaString(r.method)}, ${luaString(r.path)}, ${rest})`;
+      const [before, after] = r.path.split("{n}") as [string, string];
+      return `function() n = n + 1; return wrk.format(${luaString(r.method)}, ${luaString(before)} .. seed .. "-" .. n .. ${luaString(after)}, ${rest}) end`;
+    });
     writeFileSync(
       script,
       `
 local requests = {}
 local i = 0
+local n = 0
+-- Unique across threads and runs: the thread's address and the time.
+local seed = tostring(os.time()) .. "-" .. tostring(math.random(1000000000))
 -- Globals, not locals: done() reads each thread's counts with thread:get().
 ok, denied, other = 0, 0, 0
 function init(args)
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+  seed = tostring(os.time()) .. "-" .. tostring(math.random(1000000000))
   ${formatted.map((f, n) => `requests[${n + 1}] = ${f}`).join("\n  ")}
 end
 function request()
   i = i % #requests + 1
-  return requests[i]
+  local r = requests[i]
+  if type(r) == "function" then return r() end
+  return r
 end
 function response(status, headers, body)
   if status == 200 then ok = ok + 1 elseif status == 401 then denied = denied + 1 else other = other + 1 end

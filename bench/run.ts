@@ -19,8 +19,12 @@ import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import jwt from "jsonwebtoken";
+import type { RedisTopology } from "../src/config.js";
+import { openRedisStore } from "../src/store/redis-store.js";
+import { bucketOf } from "../src/store/redis-key-layout.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis } from "../test/helpers/redis-server.js";
+import { startCluster, startSentinelSet } from "../test/helpers/redis-topologies.js";
 import { makeTestCert } from "../test/helpers/tls-cert.js";
 import { grpcLoad, httpLoad, pacedLoad, type HttpRequestSpec, type LoadResult, type LoadTarget } from "./load.js";
 import { startProcess, type BenchProcess } from "./processes.js";
@@ -39,6 +43,7 @@ const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const seconds = Number(values.seconds ?? (smoke ? 1 : 8));
 const revocationCount = smoke ? 20_000 : 1_000_000;
 const HTTP_CONNECTIONS = 32;
+const ADMIN_KEY = "bench-admin-key-0123456789abcdef-0123";
 
 /**
  * On two or more cores (and with taskset), the servers get core 0 to
@@ -132,11 +137,13 @@ function stopsLater<T extends { stop(): Promise<void> }>(thing: T): T {
 
 async function main(): Promise<void> {
   const redis = stopsLater(await startRedis());
+  const cluster = stopsLater(await startCluster());
+  const sentinelSet = stopsLater(await startSentinelSet());
   const cert = makeTestCert();
   started.push({ stop: async () => cert.remove() });
   const client = new Redis(redis.url);
   const secret = "bench-secret";
-  const env = { REDIS_URL: redis.url, LOG_LEVEL: "warn", JWT_SECRET: secret };
+  const env = { REDIS_URL: redis.url, LOG_LEVEL: "warn", JWT_SECRET: secret, ADMIN_KEY };
   const tlsEnv = { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile };
   const sqliteDir = mkdtempSync(join(tmpdir(), "tb-bench-sqlite-"));
   started.push({ stop: async () => rmSync(sqliteDir, { recursive: true, force: true }) });
@@ -144,13 +151,44 @@ async function main(): Promise<void> {
     jwt.sign({ sub: `user-${i}`, jti: `jti-${i}` }, secret, { issuer: "https://www.discogs.com/", expiresIn: 3600 });
   const valid = Array.from({ length: 100 }, (_, i) => sign(i));
   const revoked = Array.from({ length: 20 }, (_, i) => sign(1000 + i));
-  for (const token of revoked) await client.set(`tbl:${fingerprintOf(token)}`, "1", "PX", 3_600_000);
   const tokens = [...valid, ...revoked]; // one in six revoked
+  const clusterEnv = { ...env, REDIS_URL: "", ...cluster.env };
+  const sentinelEnv = { ...env, REDIS_URL: "", ...sentinelSet.env };
+  const topologies: RedisTopology[] = [
+    { mode: "single", url: redis.url },
+    { mode: "cluster", nodes: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false },
+    {
+      mode: "sentinel",
+      sentinels: sentinelSet.sentinels.map((s) => ({ host: "127.0.0.1", port: s.port })),
+      masterName: sentinelSet.masterName,
+      tls: false,
+    },
+  ];
+  // Every Redis holds the same revocations, written by the store itself (the Cluster's keys are hash-tagged).
+  for (const topology of topologies) {
+    const store = await openRedisStore({ topology, keyPrefix: "tbl:", timeoutMs: 5000, historyMaxEvents: 100_000 });
+    for (const token of revoked) {
+      await store.revoke(
+        { scope: "token", fingerprint: fingerprintOf(token) },
+        { actor: "admin", reason: "", expiresAtMs: Date.now() + 3_600_000 },
+      );
+    }
+    await store.close();
+  }
 
   const service = stopsLater(await startProcess("service", "dist/src/main.js", env, serverCpu));
   const serviceTls = stopsLater(await startProcess("service, TLS", "dist/src/main.js", { ...env, ...tlsEnv }, serverCpu));
   const sqliteEnv = { LOG_LEVEL: "warn", JWT_SECRET: secret, SQLITE_PATH: join(sqliteDir, "tokens.db") };
   const serviceSqlite = stopsLater(await startProcess("service, SQLite", "dist/src/main.js", sqliteEnv, serverCpu));
+  const serviceCluster = stopsLater(await startProcess("service, Cluster", "dist/src/main.js", clusterEnv, serverCpu));
+  const serviceSentinel = stopsLater(await startProcess("service, Sentinel", "dist/src/main.js", sentinelEnv, serverCpu));
+  const waitEnv = { REDIS_WAIT_REPLICAS: "1", STORE_TIMEOUT_MS: "1000", REDIS_WAIT_TIMEOUT_MS: "500" };
+  const serviceClusterWait = stopsLater(
+    await startProcess("service, Cluster, WAIT 1", "dist/src/main.js", { ...clusterEnv, ...waitEnv }, serverCpu),
+  );
+  const serviceSentinelWait = stopsLater(
+    await startProcess("service, Sentinel, WAIT 1", "dist/src/main.js", { ...sentinelEnv, ...waitEnv }, serverCpu),
+  );
   const baselineHttp = stopsLater(await startProcess("node:http baseline", "bench/baseline-http.ts", env, serverCpu));
   const baselineGrpc = stopsLater(await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env, serverCpu));
   const baselineGrpcTls = stopsLater(
@@ -172,6 +210,15 @@ async function main(): Promise<void> {
       body,
     }));
   const connectJson = connect("application/json", "{}");
+  // A store write per request: RevokeJti of a jti no request used before ({n}), by an operator.
+  const revokeJti: HttpRequestSpec[] = [
+    {
+      method: "POST",
+      path: "/jtis/bench-{n}/revocation",
+      headers: { "x-admin-key": ADMIN_KEY, "content-type": "application/json" },
+      body: "{}",
+    },
+  ];
   const connectBinary = connect("application/proto", "");
   const http =
     (port: number, spec: HttpRequestSpec[]): Load =>
@@ -194,6 +241,14 @@ async function main(): Promise<void> {
     ["gRPC Info", service, grpc({ port: service.port })],
     ["gRPC Info over TLS, grpc-js baseline", baselineGrpcTls, grpc({ port: baselineGrpcTls.port, tls: true })],
     ["gRPC Info over TLS", serviceTls, grpc({ port: serviceTls.port, tls: true })],
+    ["REST GET /info, Sentinel", serviceSentinel, http(serviceSentinel.port, rest)],
+    ["REST GET /info, Cluster (3 masters)", serviceCluster, http(serviceCluster.port, rest)],
+    ["REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1", serviceClusterWait, http(serviceClusterWait.port, rest)],
+    ["RevokeJti (a store write)", service, http(service.port, revokeJti)],
+    ["RevokeJti, Sentinel", serviceSentinel, http(serviceSentinel.port, revokeJti)],
+    ["RevokeJti, Sentinel, REDIS_WAIT_REPLICAS=1", serviceSentinelWait, http(serviceSentinelWait.port, revokeJti)],
+    ["RevokeJti, Cluster (3 masters)", serviceCluster, http(serviceCluster.port, revokeJti)],
+    ["RevokeJti, Cluster, REDIS_WAIT_REPLICAS=1", serviceClusterWait, http(serviceClusterWait.port, revokeJti)],
   ];
 
   // Warm-up (JIT, connection pools, Redis): not measured. h2load takes whole seconds.
@@ -206,6 +261,7 @@ async function main(): Promise<void> {
   }
   const table = [...samples.values()].map(summarize);
   const row = (name: string) => table.find((r) => r.name === name)!;
+  const ratioOf = (name: string, baseline: string) => row(name).requestsPerSecond / row(baseline).requestsPerSecond;
   const judge = (name: string, baseline: string, target: number) => {
     Object.assign(row(name), { baseline, target, ratio: row(name).requestsPerSecond / row(baseline).requestsPerSecond });
   };
@@ -215,6 +271,23 @@ async function main(): Promise<void> {
   judge("Connect binary Info", "REST GET /info", 0.8);
   judge("gRPC Info", "gRPC Info, grpc-js baseline", 1.0);
   judge("gRPC Info over TLS", "gRPC Info over TLS, grpc-js baseline", 1.0);
+  judge("REST GET /info, Sentinel", "REST GET /info", 0.8);
+  judge("REST GET /info, Cluster (3 masters)", "REST GET /info", 0.8);
+  judge("REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1", "REST GET /info", 0.8);
+  Object.assign(row("RevokeJti, Sentinel"), {
+    baseline: "RevokeJti (a store write)",
+    ratio: ratioOf("RevokeJti, Sentinel", "RevokeJti (a store write)"),
+  });
+  for (const name of [
+    "RevokeJti, Sentinel, REDIS_WAIT_REPLICAS=1",
+    "RevokeJti, Cluster (3 masters)",
+    "RevokeJti, Cluster, REDIS_WAIT_REPLICAS=1",
+  ]) {
+    const baseline = name.includes("WAIT")
+      ? name.replace(", REDIS_WAIT_REPLICAS=1", name.includes("Cluster") ? " (3 masters)" : "")
+      : "RevokeJti (a store write)";
+    Object.assign(row(name), { baseline, ratio: ratioOf(name, baseline) });
+  }
 
   // Latency at half the service's measured maximum rate, and the baseline's at the same rate:
   // the pair tells the server's tail apart from the machine's and the generator's. Paced by h2load.
@@ -256,6 +329,11 @@ async function main(): Promise<void> {
   const redisMemoryUsage = Number(await client.call("MEMORY", "USAGE", sampleKey));
   const sqliteBytesPerEntry = (await sqliteFileBytes(revocationCount)) / revocationCount;
   client.disconnect();
+  const clusterBytesPerEntry =
+    (await clusterBytes(
+      cluster.nodes.map((n) => n.port),
+      revocationCount,
+    )) / revocationCount;
 
   printTable(table);
   const summary = {
@@ -268,11 +346,13 @@ async function main(): Promise<void> {
       redisBytesPerEntry: Math.round(redisBytesPerEntry),
       redisMemoryUsageOfOneKey: redisMemoryUsage,
       sqliteFileBytesPerEntry: Math.round(sqliteBytesPerEntry),
+      clusterBytesPerEntryOnMasters: Math.round(clusterBytesPerEntry),
     },
   };
   console.log(
     `\nrevocations: ${revocationCount}; Redis ${summary.revocations.redisBytesPerEntry} bytes/entry (used_memory delta; ` +
-      `MEMORY USAGE of one key: ${redisMemoryUsage}); SQLite ${summary.revocations.sqliteFileBytesPerEntry} bytes/entry (file size)`,
+      `MEMORY USAGE of one key: ${redisMemoryUsage}); SQLite ${summary.revocations.sqliteFileBytesPerEntry} bytes/entry (file size); ` +
+      `Cluster ${summary.revocations.clusterBytesPerEntryOnMasters} bytes/entry (used_memory delta summed over the 3 masters; replicas hold as much again)`,
   );
   if (values.out !== undefined) writeFileSync(values.out, JSON.stringify(summary, null, 2));
 }
@@ -289,6 +369,44 @@ async function loadRevocations(client: Redis, count: number): Promise<void> {
       pipeline.set(`tbl:${createHash("sha256").update(`bench-${i}`).digest("base64url")}`, "1", "PX", 3_600_000);
     }
     await pipeline.exec();
+  }
+}
+
+/**
+ * Bytes per token entry on a Cluster: `count` entries written with the
+ * Cluster layout's keys (prefix, bucket hash tag, fingerprint), through each
+ * key's master, as the used_memory growth summed over the masters.
+ */
+async function clusterBytes(ports: number[], count: number): Promise<number> {
+  const nodes = ports.map((port) => new Redis(port, "127.0.0.1"));
+  try {
+    const masters: Redis[] = [];
+    for (const node of nodes) if (((await node.call("ROLE")) as string[])[0] === "master") masters.push(node);
+    const before = (await Promise.all(masters.map(usedMemory))).reduce((a, b) => a + b, 0);
+    // Which master serves each bucket's tag.
+    const slots = (await masters[0]!.call("CLUSTER", "SLOTS")) as Array<[number, number, [string, number]]>;
+    const masterOf = async (key: string) => {
+      const slot = Number(await masters[0]!.call("CLUSTER", "KEYSLOT", key));
+      const port = Number(slots.find(([from, to]) => from <= slot && slot <= to)![2][1]);
+      return masters.find((m) => m.options.port === port)!;
+    };
+    const byBucket = new Map<number, Redis>();
+    for (let bucket = 0; bucket < 16; bucket++) byBucket.set(bucket, await masterOf(`tbl:{${bucket}}`));
+    for (let done = 0; done < count; done += 10_000) {
+      const pipelines = new Map<Redis, ReturnType<Redis["pipeline"]>>();
+      for (let i = done; i < Math.min(count, done + 10_000); i++) {
+        const fp = createHash("sha256").update(`bench-${i}`).digest("base64url");
+        const bucket = bucketOf(fp);
+        const master = byBucket.get(bucket)!;
+        if (!pipelines.has(master)) pipelines.set(master, master.pipeline());
+        pipelines.get(master)!.set(`tbl:{${bucket}}${fp}`, "1", "PX", 3_600_000);
+      }
+      await Promise.all([...pipelines.values()].map((p) => p.exec()));
+    }
+    const after = (await Promise.all(masters.map(usedMemory))).reduce((a, b) => a + b, 0);
+    return after - before;
+  } finally {
+    for (const node of nodes) node.disconnect();
   }
 }
 

@@ -32,7 +32,7 @@ describe("npm run bench -- --smoke", () => {
           rssMiB: number;
           p99Ms: number | null;
         }>;
-        revocations: { redisBytesPerEntry: number; sqliteFileBytesPerEntry: number };
+        revocations: { redisBytesPerEntry: number; sqliteFileBytesPerEntry: number; clusterBytesPerEntryOnMasters: number };
       };
       const names = results.rows.map((r) => r.name);
       for (const name of [
@@ -45,6 +45,14 @@ describe("npm run bench -- --smoke", () => {
         "gRPC Info",
         "gRPC Info over TLS, grpc-js baseline",
         "gRPC Info over TLS",
+        "REST GET /info, Sentinel",
+        "REST GET /info, Cluster (3 masters)",
+        "REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1",
+        "RevokeJti (a store write)",
+        "RevokeJti, Sentinel",
+        "RevokeJti, Sentinel, REDIS_WAIT_REPLICAS=1",
+        "RevokeJti, Cluster (3 masters)",
+        "RevokeJti, Cluster, REDIS_WAIT_REPLICAS=1",
       ]) {
         expect(names).toContain(name);
       }
@@ -58,7 +66,17 @@ describe("npm run bench -- --smoke", () => {
       // Each target row is judged against its same-run baseline.
       const judged = results.rows.filter((r) => r.target !== undefined);
       expect(judged.map((r) => r.name).sort()).toEqual(
-        ["REST GET /info", "REST GET /info, SQLite", "Connect JSON Info", "Connect binary Info", "gRPC Info", "gRPC Info over TLS"].sort(),
+        [
+          "REST GET /info",
+          "REST GET /info, SQLite",
+          "Connect JSON Info",
+          "Connect binary Info",
+          "gRPC Info",
+          "gRPC Info over TLS",
+          "REST GET /info, Sentinel",
+          "REST GET /info, Cluster (3 masters)",
+          "REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1",
+        ].sort(),
       );
       for (const row of judged) expect(row.ratio, row.name).toBeGreaterThan(0);
       // The latency rows at half the maximum rate: baseline and service, each with a real p99.
@@ -67,6 +85,7 @@ describe("npm run bench -- --smoke", () => {
       for (const row of paced) expect(row.p99Ms, row.name).toBeGreaterThan(0);
       expect(results.revocations.redisBytesPerEntry).toBeGreaterThan(0);
       expect(results.revocations.sqliteFileBytesPerEntry).toBeGreaterThan(0);
+      expect(results.revocations.clusterBytesPerEntryOnMasters).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
