@@ -15,6 +15,12 @@ export interface KeyLayout {
   entry(entryKey: string): string;
   /** The audit stream that records changes to that entry (same slot). */
   streamOf(entryKey: string): string;
+  /**
+   * How the scripts number stream entries: "*" lets Redis do it (one stream);
+   * "clock" takes the master's clock in microseconds, so the streams of
+   * several masters merge in the order changes were made.
+   */
+  readonly streamIds: "*" | "clock";
   /** Every audit stream, in bucket order. */
   readonly streams: readonly string[];
   /** One probe key per bucket: readiness writes each, so it reaches every master in use. */
@@ -43,6 +49,7 @@ export function singleLayout(prefix: string): KeyLayout {
   return {
     entry: (entryKey) => prefix + entryKey,
     streamOf: () => stream,
+    streamIds: "*",
     streams: [stream],
     probes: [`${prefix}ready-probe`],
     cursorOf: (id) => id,
@@ -61,6 +68,7 @@ export function clusterLayout(prefix: string): KeyLayout {
   return {
     entry: (entryKey) => tag(bucketOf(entryKey)) + entryKey,
     streamOf: (entryKey) => `${tag(bucketOf(entryKey))}history`,
+    streamIds: "clock",
     streams: buckets.map((bucket) => `${tag(bucket)}history`),
     probes: buckets.map((bucket) => `${tag(bucket)}ready-probe`),
     cursorOf: (id, bucket) => `${id}-${bucket}`,

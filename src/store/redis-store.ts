@@ -36,30 +36,60 @@ export interface RedisStoreOptions {
 }
 
 /**
- * Adds an entry and its audit event atomically. KEYS: entry, stream. ARGV:
- * mode ("once": only if absent; "later": also when the stored cutoff is
- * earlier), value, TTL in ms ("0": none), stream length, event fields...
- * Returns {1, event id} or {0, current value, PTTL}.
+ * Appends an event to an audit stream (Lua, shared by both scripts). With
+ * ids "*" Redis numbers it (one stream: its order is the order of changes).
+ * With ids "clock" (a Cluster, one stream per bucket, on several masters) the
+ * id is the master's clock in microseconds, `ms-(µs * 1000)`, kept above the
+ * stream's last id: changes in different buckets made one after the other
+ * then merge in the order they were made, not by bucket, even within one
+ * millisecond.
  */
-const REVOKE = `
-local current = redis.call('GET', KEYS[1])
-if current and (ARGV[1] ~= 'later' or tonumber(current) >= tonumber(ARGV[2])) then
-  return {0, current, redis.call('PTTL', KEYS[1])}
+const APPEND = `
+local function append(stream, maxLen, ids, first)
+  local id = '*'
+  if ids == 'clock' then
+    local now = redis.call('TIME')
+    local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    local seq = (tonumber(now[2]) % 1000) * 1000
+    local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+    if last then
+      local lastMs, lastSeq = string.match(last[1], '^(%d+)-(%d+)$')
+      lastMs, lastSeq = tonumber(lastMs), tonumber(lastSeq)
+      if ms < lastMs or (ms == lastMs and seq <= lastSeq) then
+        ms, seq = lastMs, lastSeq + 1
+      end
+    end
+    id = string.format('%.0f-%.0f', ms, seq)
+  end
+  return redis.call('XADD', stream, 'MAXLEN', '~', maxLen, id, unpack(ARGV, first))
 end
-if ARGV[3] == '0' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return {1, redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))}
 `;
 
-/** Deletes an entry and records the event atomically. KEYS: entry, stream. ARGV: stream length, event fields... */
-const RESTORE = `
+/**
+ * Adds an entry and its audit event atomically. KEYS: entry, stream. ARGV:
+ * stream length, stream ids ("*" or "clock", see APPEND), mode ("once": only
+ * if absent; "later": also when the stored cutoff is earlier), value, TTL in
+ * ms ("0": none), event fields... Returns {1, event id} or {0, current value, PTTL}.
+ */
+const REVOKE = `${APPEND}
+local current = redis.call('GET', KEYS[1])
+if current and (ARGV[3] ~= 'later' or tonumber(current) >= tonumber(ARGV[4])) then
+  return {0, current, redis.call('PTTL', KEYS[1])}
+end
+if ARGV[5] == '0' then
+  redis.call('SET', KEYS[1], ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+end
+return {1, append(KEYS[2], ARGV[1], ARGV[2], 6)}
+`;
+
+/** Deletes an entry and records the event atomically. KEYS: entry, stream. ARGV: stream length, stream ids, event fields... */
+const RESTORE = `${APPEND}
 if redis.call('DEL', KEYS[1]) == 0 then
   return {0}
 end
-return {1, redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))}
+return {1, append(KEYS[2], ARGV[1], ARGV[2], 3)}
 `;
 
 type RevokeReply = [0, string, number] | [1, string];
@@ -185,7 +215,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const event = eventFor(id, "revoke", request, request.issuedBeforeMs);
       const mode = id.scope === "subject" ? "later" : "once";
       const reply = await change<RevokeReply>((commands) =>
-        commands.tbRevoke(layout.entry(key), layout.streamOf(key), mode, value, String(ttl), maxLen, ...fields(event)),
+        commands.tbRevoke(layout.entry(key), layout.streamOf(key), maxLen, layout.streamIds, mode, value, String(ttl), ...fields(event)),
       );
       if (reply[0] === 0) return { changed: false, entry: entryOf(reply[1], reply[2], id), event: undefined };
       return {
@@ -198,7 +228,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const key = entryKey(id);
       const event = eventFor(id, "restore", request);
       const reply = await change<RestoreReply>((commands) =>
-        commands.tbRestore(layout.entry(key), layout.streamOf(key), maxLen, ...fields(event)),
+        commands.tbRestore(layout.entry(key), layout.streamOf(key), maxLen, layout.streamIds, ...fields(event)),
       );
       return reply[0] === 0
         ? { changed: false, entry: undefined, event: undefined }
