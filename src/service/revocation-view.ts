@@ -54,6 +54,8 @@ export function revocationView(
   };
 }
 
+const ACTOR = { self: AuditActor.SELF, admin: AuditActor.ADMIN, client: AuditActor.OAUTH_CLIENT } as const;
+
 /** An audit event as History shows it. */
 export function auditEventView(event: AuditEvent): MessageInitShape<typeof AuditEventSchema> {
   return {
@@ -66,7 +68,8 @@ export function auditEventView(event: AuditEvent): MessageInitShape<typeof Audit
     jti: event.jti ?? "",
     subject: event.subject ?? "",
     issuedBefore: event.issuedBeforeMs === undefined ? undefined : timestampFromMs(event.issuedBeforeMs),
-    actor: event.actor === "self" ? AuditActor.SELF : AuditActor.ADMIN,
+    actor: ACTOR[event.actor],
+    clientId: event.clientId ?? "",
     reason: event.reason ?? "",
   };
 }

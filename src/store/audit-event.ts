@@ -17,5 +17,6 @@ export function eventFor(id: EntryId, action: AuditEvent["action"], request: Cha
   }
   if (issuedBeforeMs !== undefined) event.issuedBeforeMs = issuedBeforeMs;
   if (request.reason !== "") event.reason = request.reason;
+  if (request.clientId !== undefined) event.clientId = request.clientId;
   return event;
 }

@@ -294,6 +294,7 @@ const FIELDS = {
   subject: "u",
   issuedBeforeMs: "c",
   actor: "w",
+  clientId: "k",
   reason: "r",
 } as const;
 
@@ -327,6 +328,7 @@ function eventOfFields(streamId: string, values: string[]): AuditEvent {
       subject: byField.get(FIELDS.subject),
       issuedBeforeMs: cutoff === undefined ? undefined : Number(cutoff),
       actor: byField.get(FIELDS.actor) as AuditEvent["actor"],
+      clientId: byField.get(FIELDS.clientId),
       reason: byField.get(FIELDS.reason),
     },
     streamId,

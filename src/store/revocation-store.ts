@@ -63,12 +63,14 @@ export interface Entry {
   expiresAtMs: number | undefined;
 }
 
-/** Who made a change. */
-export type Actor = "self" | "admin";
+/** Who made a change: the token's holder, an operator, or an OAuth client (RFC 7009 revocation). */
+export type Actor = "self" | "admin" | "client";
 
 /** The change a caller asks for, with what the audit event records besides the entry. */
 export interface ChangeRequest {
   actor: Actor;
+  /** With actor "client": its client_id. */
+  clientId?: string | undefined;
   /** Free text from the operator; "" for none. */
   reason: string;
   /** Token scope only: the token's jti and sub, recorded for context. */
@@ -96,6 +98,8 @@ export interface AuditEvent {
   subject?: string | undefined;
   issuedBeforeMs?: number | undefined;
   actor: Actor;
+  /** With actor "client": its client_id. */
+  clientId?: string | undefined;
   reason?: string | undefined;
 }
 

@@ -77,8 +77,8 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   );
   const remove = db.prepare<[string]>("DELETE FROM entries WHERE key = ?");
   const record = db.prepare<Record<string, unknown>>(
-    `INSERT INTO audit_events (at_ms, action, scope, fingerprint, issuer, jti, subject, issued_before_ms, actor, reason)
-     VALUES (@atMs, @action, @scope, @fingerprint, @issuer, @jti, @subject, @issuedBeforeMs, @actor, @reason)`,
+    `INSERT INTO audit_events (at_ms, action, scope, fingerprint, issuer, jti, subject, issued_before_ms, actor, client_id, reason)
+     VALUES (@atMs, @action, @scope, @fingerprint, @issuer, @jti, @subject, @issuedBeforeMs, @actor, @clientId, @reason)`,
   );
   const page = db.prepare<[number, number], EventRow>("SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?");
   const sweep = db.prepare<[number, number]>("DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE expires_at_ms <= ? LIMIT ?)");
@@ -117,6 +117,7 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       subject: event.subject ?? null,
       issuedBeforeMs: event.issuedBeforeMs ?? null,
       actor: event.actor,
+      clientId: event.clientId ?? null,
       reason: event.reason ?? null,
     });
     event.id = String(lastInsertRowid);
@@ -247,7 +248,8 @@ function migrate(db: Database.Database): void {
       subject TEXT,
       issued_before_ms INTEGER,
       actor TEXT NOT NULL,
-      reason TEXT
+      reason TEXT,
+      client_id TEXT
     )`);
     // Version 0 kept token revocations only, in `revocations`.
     const legacy = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'revocations'").get();
@@ -258,6 +260,11 @@ function migrate(db: Database.Database): void {
       db.exec("DROP TABLE revocations");
     }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+  // Added without a version bump, so an earlier server can still open the file (it ignores the column).
+  db.transaction(() => {
+    const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('audit_events')").all();
+    if (!columns.some((c) => c.name === "client_id")) db.exec("ALTER TABLE audit_events ADD COLUMN client_id TEXT");
   }).immediate();
 }
 
@@ -272,6 +279,7 @@ interface EventRow {
   subject: string | null;
   issued_before_ms: number | null;
   actor: AuditEvent["actor"];
+  client_id: string | null;
   reason: string | null;
 }
 
@@ -287,6 +295,7 @@ function eventOfRow(row: EventRow): AuditEvent {
     subject: row.subject ?? undefined,
     issuedBeforeMs: row.issued_before_ms ?? undefined,
     actor: row.actor,
+    clientId: row.client_id ?? undefined,
     reason: row.reason ?? undefined,
   };
 }
