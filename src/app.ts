@@ -7,7 +7,8 @@ import type { Logger } from "./logger.js";
 import { createCallObserver, labelled } from "./call-observer.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createServer } from "./server/create-server.js";
-import { createTokenService } from "./service/token-service.js";
+import { createGateways } from "./gateway/gateways.js";
+import { createTokenService, type TokenServiceDeps } from "./service/token-service.js";
 import { openStore } from "./store/open-store.js";
 import type { RevocationStore } from "./store/revocation-store.js";
 import { timedStore } from "./store/timed-store.js";
@@ -44,7 +45,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     storeTimers(ok ? `${operation} ok` : `${operation} error`).observe(seconds),
   );
   try {
-    const handlers = createTokenService({
+    const deps: TokenServiceDeps = {
       verifier: createVerifier(config.jwt, keys),
       store,
       adminKey: config.adminKey,
@@ -54,7 +55,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       clockToleranceSeconds: config.jwt.clockToleranceSeconds,
       failOpen: config.failOpen,
       observer: createCallObserver(metrics, logger),
-    });
+    };
+    const handlers = createTokenService(deps);
+    const onInternalError = (err: unknown) => logger.error({ err }, "internal error");
     let stopping = false; // from SIGTERM on, not ready: load balancers take the instance out while it drains
     const server = createServer({
       handlers,
@@ -66,7 +69,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       tls,
       limits: config.connections,
       onConnectionClosed: labelledCounter(metrics),
-      onInternalError: (err) => logger.error({ err }, "internal error"),
+      gateways: createGateways(deps, config.gateways, { readMaxBytes: config.maxBodyBytes, onInternalError }),
+      onInternalError,
     });
     const address = await server.listen(config.port, config.host);
     return {

@@ -75,10 +75,20 @@ export interface Config {
   corsOrigins: string[];
   /** Processes serving the port (node:cluster); 1 runs no cluster. */
   workers: number;
+  /** What the gateway endpoints (ext_authz, /auth, OAuth) need. */
+  gateways: GatewayConfig;
   /** What a connection may cost before it is closed: see {@link ConnectionLimits}. */
   connections: ConnectionLimits;
   /** Graceful stop: how long to keep serving after SIGTERM, and the hard deadline. */
   shutdown: { drainMs: number; timeoutMs: number };
+}
+
+/** The gateway endpoints' settings. */
+export interface GatewayConfig {
+  /** OAuth clients allowed to call /oauth2/introspect and /oauth2/revoke, by client_id; empty: those endpoints answer 403. */
+  oauthClients: ReadonlyMap<string, string>;
+  /** ext_authz: remove `authorization` from the request before it reaches the upstream. */
+  removeAuthorization: boolean;
 }
 
 /** Where the Redis store lives: one server, a Sentinel-watched master, or a Cluster. */
@@ -162,6 +172,10 @@ export function loadConfig(env: Env = process.env): Config {
     tls: tlsFiles(env),
     corsOrigins: corsOrigins(env),
     workers: integer(env, "WORKERS", 1, 1, 64),
+    gateways: {
+      oauthClients: oauthClients(env, production),
+      removeAuthorization: boolean(env, "EXT_AUTHZ_REMOVE_AUTHORIZATION", false),
+    },
     connections: {
       idleTimeoutMs: integer(env, "HTTP_IDLE_TIMEOUT_MS", 65_000, 100, 3_600_000),
       headersTimeoutMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
@@ -243,6 +257,28 @@ function hostPorts(name: string, value: string): HostPort[] {
     if (match === null || port < 1 || port > 65535) throw new ConfigError(`${name}: "${item.trim()}" is not host:port`);
     return { host: match[1]!.replace(/^\[(.*)\]$/, "$1"), port };
   });
+}
+
+/** `OAUTH_CLIENTS=client_id:secret,...`; in production each secret is as long as ADMIN_KEY must be. */
+function oauthClients(env: Env, production: boolean): Map<string, string> {
+  const clients = new Map<string, string>();
+  for (const item of list(env, "OAUTH_CLIENTS") ?? []) {
+    const colon = item.indexOf(":");
+    const id = colon < 0 ? "" : item.slice(0, colon);
+    const secret = colon < 0 ? "" : item.slice(colon + 1);
+    // Never echo the item: it holds a secret.
+    if (!/^[\x21-\x39\x3b-\x7e]+$/.test(id) || secret === "") {
+      throw new ConfigError(`OAUTH_CLIENTS: item ${clients.size + 1} is not client_id:secret (printable ASCII, no spaces)`);
+    }
+    if (clients.has(id)) throw new ConfigError(`OAUTH_CLIENTS: client_id "${id}" appears twice`);
+    if (production && secret.length < MIN_PRODUCTION_ADMIN_KEY_CHARS) {
+      throw new ConfigError(
+        `OAUTH_CLIENTS: NODE_ENV=production needs secrets of at least ${MIN_PRODUCTION_ADMIN_KEY_CHARS} characters ("${id}")`,
+      );
+    }
+    clients.set(id, secret);
+  }
+  return clients;
 }
 
 function tlsFiles(env: Env): Config["tls"] {

@@ -269,7 +269,12 @@ let strict: TestService;
 let clients: Record<Protocol, TokenClient>;
 
 beforeAll(async () => {
-  strict = await startService({ JWT_AUDIENCE: AUDIENCE, JWT_REQUIRED_CLAIMS: "sub", JWT_MAX_LIFETIME_SECONDS: "86400" });
+  strict = await startService({
+    JWT_AUDIENCE: AUDIENCE,
+    JWT_REQUIRED_CLAIMS: "sub",
+    JWT_MAX_LIFETIME_SECONDS: "86400",
+    OAUTH_CLIENTS: "gateway:gateway-secret",
+  });
   clients = {
     REST: restHttp1Client(strict.baseUrl),
     Connect: connectJsonClient(strict.baseUrl),
@@ -309,6 +314,60 @@ describe("hostile input", () => {
     it("still serves afterwards", async () => {
       expect((await clients[protocol].info(bearer(good()))).ok).toBe(true);
     });
+  });
+});
+
+/** The gateways answer the same cases with their own refusals: 401 (or a denial), never a 5xx, never an allow. */
+describe("hostile input at the gateways", () => {
+  const headerCases = cases.filter((c) => !c.unsendableOn?.includes("REST"));
+
+  it.each(headerCases.map((c) => [c.name, c] as const))("forward-auth /auth: %s", async (_name, c) => {
+    const res = await fetch(`${strict.baseUrl}/auth`, { headers: c.headers() as Record<string, string> });
+    await res.arrayBuffer();
+    expect(res.status).toBe(c.expect === "ok" ? 200 : 401);
+    if (c.expect !== "ok") expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="token-blacklist"/);
+  });
+
+  it.each(headerCases.map((c) => [c.name, c] as const))("ext_authz Check: %s", async (_name, c) => {
+    const authorization = (c.headers() as Record<string, string>).authorization;
+    const res = await fetch(`${strict.baseUrl}/envoy.service.auth.v3.Authorization/Check`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ attributes: { request: { http: { headers: authorization === undefined ? {} : { authorization } } } } }),
+    });
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as {
+      status?: { code?: number };
+      okResponse?: unknown;
+      deniedResponse?: { status: { code: string } };
+    };
+    if (c.expect === "ok") {
+      expect(answer.okResponse).toBeDefined();
+    } else {
+      expect(answer.status?.code).toBe(16);
+      expect(answer.deniedResponse?.status.code).toBe("Unauthorized");
+    }
+  });
+
+  // Introspection takes the token itself: the cases whose header carries one after "Bearer ".
+  const tokenCases = headerCases.flatMap((c) => {
+    const match = /^bearer +(.*)$/is.exec((c.headers() as Record<string, string>).authorization ?? "");
+    return match === null ? [] : [[c.name, c, match[1]!] as const];
+  });
+  it.each(tokenCases)("OAuth introspection: %s", async (_name, c, token) => {
+    const res = await fetch(`${strict.baseUrl}/oauth2/introspect`, {
+      method: "POST",
+      headers: {
+        authorization: `Basic ${Buffer.from("gateway:gateway-secret").toString("base64")}`,
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({ token }).toString(),
+    });
+    expect(res.status).toBeLessThan(500);
+    const answer = (await res.json()) as { active?: boolean; error?: string };
+    // A token the header form refused for its shape (spaces, several tokens) may be a fine token on its own.
+    if (c.expect !== "ok" && /Bearer scheme|exactly one token|too long/.test(c.message?.source ?? "")) return;
+    expect(answer.active ?? false).toBe(c.expect === "ok");
   });
 });
 

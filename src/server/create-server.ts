@@ -2,7 +2,9 @@ import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
+import { Authorization } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
+import type { Gateways } from "../gateway/gateways.js";
 import { createHealthService } from "../service/health-service.js";
 import { createReflectionServices } from "../service/reflection-service.js";
 import type { ConnectionLimits } from "../config.js";
@@ -39,15 +41,20 @@ export interface ServerOptions {
   limits?: ConnectionLimits;
   /** Each connection closed for a limit, for metrics. */
   onConnectionClosed?: (reason: ClosedReason) => void;
+  /** Envoy ext_authz, forward-auth and OAuth endpoints, when mounted. */
+  gateways?: Gateways;
 }
 
 /**
- * Everything on one port, every route calling the same handlers:
+ * Everything on one port, every route calling the same handlers (and the
+ * gateways' endpoints calling the same rules):
  * - the probes and `/metrics`;
  * - unary TokenService calls over plain gRPC and over the Connect protocol
  *   (JSON or binary), each on its fast path;
  * - everything else RPC (gRPC-Web, compressed or streaming calls, Connect
  *   GET, gRPC health and reflection) through Connect's handlers;
+ * - Envoy's ext_authz `Authorization/Check` (gRPC on its fast path, the rest
+ *   through Connect's handlers), `/auth` and the OAuth endpoints;
  * - the REST routes from the `google.api.http` annotations.
  */
 export function createServer(options: ServerOptions): SinglePortServer {
@@ -55,16 +62,28 @@ export function createServer(options: ServerOptions): SinglePortServer {
   const { onInternalError } = options;
   // The transports hand each handler the request message they decoded for that RPC.
   const impls = options.handlers as unknown as Readonly<Record<string, UnaryHandler>>;
-  const reflection = createReflectionServices([TokenService, Health]);
+  const { gateways } = options;
+  const reflection = createReflectionServices(gateways === undefined ? [TokenService, Health] : [TokenService, Authorization, Health]);
   const health = createHealthService({ services: [TokenService.typeName], ready: options.ready });
   const cors = options.corsOrigins?.length ? createCors(options.corsOrigins) : undefined;
   const routes: Route[] = [
     createOperationalRoutes({ ready: options.ready, metrics: options.metrics }),
     createGrpcUnary({ service: TokenService, impls, readMaxBytes, onInternalError }),
     createConnectUnary({ service: TokenService, impls, readMaxBytes, onInternalError }),
+    ...(gateways === undefined
+      ? []
+      : [
+          createGrpcUnary({
+            service: Authorization,
+            impls: gateways.authorization as unknown as Record<string, UnaryHandler>,
+            readMaxBytes,
+            onInternalError,
+          }),
+        ]),
     createConnectHandlers({
       routes: (router) => {
         router.service(TokenService, options.handlers);
+        if (gateways !== undefined) router.service(Authorization, gateways.authorization);
         router.service(Health, health);
         router.service(ServerReflectionV1, reflection.v1);
         router.service(ServerReflectionV1alpha, reflection.v1alpha);
@@ -75,6 +94,7 @@ export function createServer(options: ServerOptions): SinglePortServer {
       jsonOptions: { alwaysEmitImplicit: true, ignoreUnknownFields: false },
       onInternalError,
     }),
+    ...(gateways?.routes ?? []),
     createRestHandler({ routes: restRoutes(TokenService), impls, readMaxBytes, onInternalError }),
   ];
   if (cors !== undefined) routes.unshift(cors);
