@@ -129,6 +129,8 @@ function h2loadArgs(
     rps?: number;
     logFile?: string;
     bodyFile?: string;
+    /** The gRPC method's path; TokenService/Info by default. */
+    grpcPath?: string;
   },
 ): string[] {
   const args = ["-D", String(options.seconds), "-c", String(options.connections), "-m", String(options.streams), "-t", "1"];
@@ -143,11 +145,17 @@ function h2loadArgs(
     return [...args, `${scheme}://127.0.0.1:${target.port}${options.h1.path}`];
   }
   args.push("-H", `authorization: Bearer ${token}`, "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", options.bodyFile!);
-  return [...args, `${scheme}://127.0.0.1:${target.port}/tokens.v1.TokenService/Info`];
+  return [...args, `${scheme}://127.0.0.1:${target.port}${options.grpcPath ?? "/tokens.v1.TokenService/Info"}`];
+}
+
+/** A gRPC unary method to load other than Info: its path, and the request message each token sends (binary protobuf). */
+export interface GrpcMethod {
+  path: string;
+  message(token: string): Uint8Array;
 }
 
 /**
- * Closed-loop gRPC Info with h2load (nghttp2-client), over h2c or TLS:
+ * Closed-loop gRPC Info (or `method`) with h2load (nghttp2-client), over h2c or TLS:
  * `connections` connections with `streams` concurrent streams each, one
  * h2load per token, run side by side so the mix holds valid and revoked
  * tokens. h2load reports no percentiles: p50 holds the mean time per request.
@@ -155,15 +163,22 @@ function h2loadArgs(
 export async function grpcLoad(
   target: LoadTarget,
   tokens: string[],
-  options: { seconds: number; connections: number; streams: number },
+  options: { seconds: number; connections: number; streams: number; method?: GrpcMethod },
 ): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), "tb-bench-h2load-"));
   try {
-    const bodyFile = join(dir, "info.grpc");
-    writeFileSync(bodyFile, Buffer.from([0, 0, 0, 0, 0])); // an empty InfoRequest, length-prefixed
     const each = Math.max(1, Math.floor(options.connections / tokens.length));
     const outputs = await Promise.all(
-      tokens.map((token) => run("h2load", h2loadArgs(target, token, { ...options, connections: each, bodyFile }), { maxBuffer: 1 << 20 })),
+      tokens.map((token, i) => {
+        // Length-prefixed: an empty InfoRequest, or the method's message for this token.
+        const message = options.method?.message(token) ?? new Uint8Array();
+        const prefix = Buffer.alloc(5);
+        prefix.writeUInt32BE(message.length, 1);
+        const bodyFile = join(dir, `request-${i}.grpc`);
+        writeFileSync(bodyFile, Buffer.concat([prefix, message]));
+        const args = h2loadArgs(target, token, { ...options, connections: each, bodyFile, grpcPath: options.method?.path });
+        return run("h2load", args, { maxBuffer: 1 << 20 });
+      }),
     );
     let rps = 0;
     let errors = 0;

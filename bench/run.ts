@@ -26,7 +26,9 @@ import { openSqliteStore } from "../src/store/sqlite-store.js";
 import { startRedis } from "../test/helpers/redis-server.js";
 import { startCluster, startSentinelSet } from "../test/helpers/redis-topologies.js";
 import { makeTestCert } from "../test/helpers/tls-cert.js";
-import { grpcLoad, httpLoad, pacedLoad, type HttpRequestSpec, type LoadResult, type LoadTarget } from "./load.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { CheckRequestSchema } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { grpcLoad, httpLoad, pacedLoad, type GrpcMethod, type HttpRequestSpec, type LoadResult, type LoadTarget } from "./load.js";
 import { startProcess, type BenchProcess } from "./processes.js";
 
 const { values } = parseArgs({
@@ -226,9 +228,31 @@ async function main(): Promise<void> {
       httpLoad(port, spec, { seconds: s, connections: HTTP_CONNECTIONS });
   const grpcTokens = [valid[0]!, valid[1]!, valid[2]!, valid[3]!, revoked[0]!]; // one stream set in five revoked
   const grpc =
-    (target: LoadTarget): Load =>
+    (target: LoadTarget, method?: GrpcMethod): Load =>
     (s) =>
-      grpcLoad(target, grpcTokens, { seconds: s, connections: 5, streams: 16 });
+      grpcLoad(target, grpcTokens, { seconds: s, connections: 5, streams: 16, ...(method === undefined ? {} : { method }) });
+  // Envoy's ext_authz Check as Envoy sends it: the request's headers, the bearer token among them.
+  const extAuthzCheck: GrpcMethod = {
+    path: "/envoy.service.auth.v3.Authorization/Check",
+    message: (token) =>
+      toBinary(
+        CheckRequestSchema,
+        create(CheckRequestSchema, {
+          attributes: {
+            request: {
+              http: {
+                method: "GET",
+                path: "/orders/7",
+                host: "api.example",
+                scheme: "http",
+                headers: { authorization: `Bearer ${token}`, accept: "*/*" },
+              },
+            },
+          },
+        }),
+      ),
+  };
+  const forwardAuth: HttpRequestSpec[] = tokens.map((t) => ({ method: "GET", path: "/auth", headers: bearer(t) }));
 
   /** Every closed-loop row: name, server, load. Interleaved across runs so slow spells of the machine hit all. */
   const rows: Array<[string, BenchProcess, Load]> = [
@@ -241,6 +265,8 @@ async function main(): Promise<void> {
     ["gRPC Info", service, grpc({ port: service.port })],
     ["gRPC Info over TLS, grpc-js baseline", baselineGrpcTls, grpc({ port: baselineGrpcTls.port, tls: true })],
     ["gRPC Info over TLS", serviceTls, grpc({ port: serviceTls.port, tls: true })],
+    ["ext_authz Check (gRPC, h2c)", service, grpc({ port: service.port }, extAuthzCheck)],
+    ["forward-auth GET /auth", service, http(service.port, forwardAuth)],
     ["REST GET /info, Sentinel", serviceSentinel, http(serviceSentinel.port, rest)],
     ["REST GET /info, Cluster (3 masters)", serviceCluster, http(serviceCluster.port, rest)],
     ["REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1", serviceClusterWait, http(serviceClusterWait.port, rest)],
@@ -271,6 +297,8 @@ async function main(): Promise<void> {
   judge("Connect binary Info", "REST GET /info", 0.8);
   judge("gRPC Info", "gRPC Info, grpc-js baseline", 1.0);
   judge("gRPC Info over TLS", "gRPC Info over TLS, grpc-js baseline", 1.0);
+  judge("ext_authz Check (gRPC, h2c)", "gRPC Info", 0.9);
+  judge("forward-auth GET /auth", "REST GET /info", 0.9);
   judge("REST GET /info, Sentinel", "REST GET /info", 0.8);
   judge("REST GET /info, Cluster (3 masters)", "REST GET /info", 0.8);
   judge("REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1", "REST GET /info", 0.8);

@@ -48,6 +48,8 @@ describe("npm run bench -- --smoke", () => {
         "REST GET /info, Sentinel",
         "REST GET /info, Cluster (3 masters)",
         "REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1",
+        "ext_authz Check (gRPC, h2c)",
+        "forward-auth GET /auth",
         "RevokeJti (a store write)",
         "RevokeJti, Sentinel",
         "RevokeJti, Sentinel, REDIS_WAIT_REPLICAS=1",
@@ -76,6 +78,8 @@ describe("npm run bench -- --smoke", () => {
           "REST GET /info, Sentinel",
           "REST GET /info, Cluster (3 masters)",
           "REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1",
+          "ext_authz Check (gRPC, h2c)",
+          "forward-auth GET /auth",
         ].sort(),
       );
       for (const row of judged) expect(row.ratio, row.name).toBeGreaterThan(0);
