@@ -85,7 +85,12 @@ export interface TokenServiceDeps {
   observer?: ServiceObserver;
 }
 
-type Methods = (typeof TokenService)["method"];
+/** The unary RPCs of TokenService (WatchRevocations, a stream, is served by the revocation feed). */
+type Methods = {
+  [K in keyof (typeof TokenService)["method"] as (typeof TokenService)["method"][K]["methodKind"] extends "unary"
+    ? K
+    : never]: (typeof TokenService)["method"][K];
+};
 
 /**
  * The rules of every TokenService RPC. Every transport (gRPC, gRPC-Web,

@@ -47,7 +47,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tokens/v1/token_service.proto.
  */
 export const file_tokens_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch10b2tlbnMvdjEvdG9rZW5fc2VydmljZS5wcm90bxIJdG9rZW5zLnYxIg0KC0luZm9SZXF1ZXN0ImwKDEluZm9SZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBXRva2VuGAIgASgJEi4KDWRlY29kZWRfdG9rZW4YAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBGluZm8YBCABKAkiMQoQQmxhY2tsaXN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCRIOCgZyZWFzb24YAiABKAkijAEKEUJsYWNrbGlzdFJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDQoFdG9rZW4YAiABKAkSDAoEaW5mbxgDIAEoCRIZChFuZXdseV9ibGFja2xpc3RlZBgEIAEoCBIuCgpyZXZva2VkX2J5GAUgASgOMhoudG9rZW5zLnYxLlJldm9jYXRpb25TY29wZSIzChJVbmJsYWNrbGlzdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSDgoGcmVhc29uGAIgASgJIowBChNVbmJsYWNrbGlzdFJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDQoFdG9rZW4YAiABKAkSDAoEaW5mbxgDIAEoCRIXCg93YXNfYmxhY2tsaXN0ZWQYBCABKAgSLgoKcmV2b2tlZF9ieRgFIAEoDjIaLnRva2Vucy52MS5SZXZvY2F0aW9uU2NvcGUi2QEKClJldm9jYXRpb24SKQoFc2NvcGUYASABKA4yGi50b2tlbnMudjEuUmV2b2NhdGlvblNjb3BlEg4KBmlzc3VlchgCIAEoCRILCgNqdGkYAyABKAkSDwoHc3ViamVjdBgEIAEoCRIPCgdyZXZva2VkGAUgASgIEjEKDWlzc3VlZF9iZWZvcmUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj8KEFJldm9rZUp0aVJlcXVlc3QSCwoDanRpGAEgASgJEg4KBmlzc3VlchgCIAEoCRIOCgZyZWFzb24YAyABKAkibgoRUmV2b2tlSnRpUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEg8KB2NoYW5nZWQYAyABKAgSKQoKcmV2b2NhdGlvbhgEIAEoCzIVLnRva2Vucy52MS5SZXZvY2F0aW9uIkAKEVJlc3RvcmVKdGlSZXF1ZXN0EgsKA2p0aRgBIAEoCRIOCgZpc3N1ZXIYAiABKAkSDgoGcmVhc29uGAMgASgJIm8KElJlc3RvcmVKdGlSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEgwKBGluZm8YAiABKAkSDwoHY2hhbmdlZBgDIAEoCBIpCgpyZXZvY2F0aW9uGAQgASgLMhUudG9rZW5zLnYxLlJldm9jYXRpb24iNgoXR2V0SnRpUmV2b2NhdGlvblJlcXVlc3QSCwoDanRpGAEgASgJEg4KBmlzc3VlchgCIAEoCSJkChhHZXRKdGlSZXZvY2F0aW9uUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEikKCnJldm9jYXRpb24YAyABKAsyFS50b2tlbnMudjEuUmV2b2NhdGlvbiJ6ChRSZXZva2VTdWJqZWN0UmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg4KBmlzc3VlchgCIAEoCRIxCg1pc3N1ZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBCABKAkicgoVUmV2b2tlU3ViamVjdFJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDAoEaW5mbxgCIAEoCRIPCgdjaGFuZ2VkGAMgASgIEikKCnJldm9jYXRpb24YBCABKAsyFS50b2tlbnMudjEuUmV2b2NhdGlvbiJIChVSZXN0b3JlU3ViamVjdFJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIOCgZpc3N1ZXIYAiABKAkSDgoGcmVhc29uGAMgASgJInMKFlJlc3RvcmVTdWJqZWN0UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEg8KB2NoYW5nZWQYAyABKAgSKQoKcmV2b2NhdGlvbhgEIAEoCzIVLnRva2Vucy52MS5SZXZvY2F0aW9uIj4KG0dldFN1YmplY3RSZXZvY2F0aW9uUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg4KBmlzc3VlchgCIAEoCSJoChxHZXRTdWJqZWN0UmV2b2NhdGlvblJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDAoEaW5mbxgCIAEoCRIpCgpyZXZvY2F0aW9uGAMgASgLMhUudG9rZW5zLnYxLlJldm9jYXRpb24iJAoTSW5zcGVjdFRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCSLLAQoUSW5zcGVjdFRva2VuUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBINCgV2YWxpZBgCIAEoCBIQCgh2ZXJpZmllZBgDIAEoCBIMCgRpbmZvGAQgASgJEhMKC2ZpbmdlcnByaW50GAUgASgJEi4KCnJldm9rZWRfYnkYBiABKA4yGi50b2tlbnMudjEuUmV2b2NhdGlvblNjb3BlEi4KDWRlY29kZWRfdG9rZW4YByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0ItQCCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBmFjdGlvbhgDIAEoDjIWLnRva2Vucy52MS5BdWRpdEFjdGlvbhIpCgVzY29wZRgEIAEoDjIaLnRva2Vucy52MS5SZXZvY2F0aW9uU2NvcGUSEwoLZmluZ2VycHJpbnQYBSABKAkSDgoGaXNzdWVyGAYgASgJEgsKA2p0aRgHIAEoCRIPCgdzdWJqZWN0GAggASgJEjEKDWlzc3VlZF9iZWZvcmUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBWFjdG9yGAogASgOMhUudG9rZW5zLnYxLkF1ZGl0QWN0b3ISDgoGcmVhc29uGAsgASgJEhEKCWNsaWVudF9pZBgMIAEoCSI3Cg5IaXN0b3J5UmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJiCg9IaXN0b3J5UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIlCgZldmVudHMYAiADKAsyFS50b2tlbnMudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkqhwEKD1Jldm9jYXRpb25TY29wZRIgChxSRVZPQ0FUSU9OX1NDT1BFX1VOU1BFQ0lGSUVEEAASGgoWUkVWT0NBVElPTl9TQ09QRV9UT0tFThABEhgKFFJFVk9DQVRJT05fU0NPUEVfSlRJEAISHAoYUkVWT0NBVElPTl9TQ09QRV9TVUJKRUNUEAMqXgoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASFwoTQVVESVRfQUNUSU9OX1JFVk9LRRABEhgKFEFVRElUX0FDVElPTl9SRVNUT1JFEAIqdAoKQXVkaXRBY3RvchIbChdBVURJVF9BQ1RPUl9VTlNQRUNJRklFRBAAEhQKEEFVRElUX0FDVE9SX1NFTEYQARIVChFBVURJVF9BQ1RPUl9BRE1JThACEhwKGEFVRElUX0FDVE9SX09BVVRIX0NMSUVOVBADMs0JCgxUb2tlblNlcnZpY2USSQoESW5mbxIWLnRva2Vucy52MS5JbmZvUmVxdWVzdBoXLnRva2Vucy52MS5JbmZvUmVzcG9uc2UiEJACAYLT5JMCBxIFL2luZm8SXQoJQmxhY2tsaXN0EhsudG9rZW5zLnYxLkJsYWNrbGlzdFJlcXVlc3QaHC50b2tlbnMudjEuQmxhY2tsaXN0UmVzcG9uc2UiFYLT5JMCDzoBKiIKL2JsYWNrbGlzdBJjCgtVbmJsYWNrbGlzdBIdLnRva2Vucy52MS5VbmJsYWNrbGlzdFJlcXVlc3QaHi50b2tlbnMudjEuVW5ibGFja2xpc3RSZXNwb25zZSIVgtPkkwIPOgEqKgovYmxhY2tsaXN0EmkKCVJldm9rZUp0aRIbLnRva2Vucy52MS5SZXZva2VKdGlSZXF1ZXN0GhwudG9rZW5zLnYxLlJldm9rZUp0aVJlc3BvbnNlIiGC0+STAhs6ASoiFi9qdGlzL3tqdGl9L3Jldm9jYXRpb24SaQoKUmVzdG9yZUp0aRIcLnRva2Vucy52MS5SZXN0b3JlSnRpUmVxdWVzdBodLnRva2Vucy52MS5SZXN0b3JlSnRpUmVzcG9uc2UiHoLT5JMCGCoWL2p0aXMve2p0aX0vcmV2b2NhdGlvbhJ+ChBHZXRKdGlSZXZvY2F0aW9uEiIudG9rZW5zLnYxLkdldEp0aVJldm9jYXRpb25SZXF1ZXN0GiMudG9rZW5zLnYxLkdldEp0aVJldm9jYXRpb25SZXNwb25zZSIhkAIBgtPkkwIYEhYvanRpcy97anRpfS9yZXZvY2F0aW9uEn0KDVJldm9rZVN1YmplY3QSHy50b2tlbnMudjEuUmV2b2tlU3ViamVjdFJlcXVlc3QaIC50b2tlbnMudjEuUmV2b2tlU3ViamVjdFJlc3BvbnNlIimC0+STAiM6ASoiHi9zdWJqZWN0cy97c3ViamVjdH0vcmV2b2NhdGlvbhJ9Cg5SZXN0b3JlU3ViamVjdBIgLnRva2Vucy52MS5SZXN0b3JlU3ViamVjdFJlcXVlc3QaIS50b2tlbnMudjEuUmVzdG9yZVN1YmplY3RSZXNwb25zZSImgtPkkwIgKh4vc3ViamVjdHMve3N1YmplY3R9L3Jldm9jYXRpb24SkgEKFEdldFN1YmplY3RSZXZvY2F0aW9uEiYudG9rZW5zLnYxLkdldFN1YmplY3RSZXZvY2F0aW9uUmVxdWVzdBonLnRva2Vucy52MS5HZXRTdWJqZWN0UmV2b2NhdGlvblJlc3BvbnNlIimQAgGC0+STAiASHi9zdWJqZWN0cy97c3ViamVjdH0vcmV2b2NhdGlvbhJuCgxJbnNwZWN0VG9rZW4SHi50b2tlbnMudjEuSW5zcGVjdFRva2VuUmVxdWVzdBofLnRva2Vucy52MS5JbnNwZWN0VG9rZW5SZXNwb25zZSIdkAIBgtPkkwIUOgEqIg8vdG9rZW5zL2luc3BlY3QSVQoHSGlzdG9yeRIZLnRva2Vucy52MS5IaXN0b3J5UmVxdWVzdBoaLnRva2Vucy52MS5IaXN0b3J5UmVzcG9uc2UiE5ACAYLT5JMCChIIL2hpc3RvcnliBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ch10b2tlbnMvdjEvdG9rZW5fc2VydmljZS5wcm90bxIJdG9rZW5zLnYxIg0KC0luZm9SZXF1ZXN0ImwKDEluZm9SZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBXRva2VuGAIgASgJEi4KDWRlY29kZWRfdG9rZW4YAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBGluZm8YBCABKAkiMQoQQmxhY2tsaXN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCRIOCgZyZWFzb24YAiABKAkijAEKEUJsYWNrbGlzdFJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDQoFdG9rZW4YAiABKAkSDAoEaW5mbxgDIAEoCRIZChFuZXdseV9ibGFja2xpc3RlZBgEIAEoCBIuCgpyZXZva2VkX2J5GAUgASgOMhoudG9rZW5zLnYxLlJldm9jYXRpb25TY29wZSIzChJVbmJsYWNrbGlzdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSDgoGcmVhc29uGAIgASgJIowBChNVbmJsYWNrbGlzdFJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDQoFdG9rZW4YAiABKAkSDAoEaW5mbxgDIAEoCRIXCg93YXNfYmxhY2tsaXN0ZWQYBCABKAgSLgoKcmV2b2tlZF9ieRgFIAEoDjIaLnRva2Vucy52MS5SZXZvY2F0aW9uU2NvcGUi2QEKClJldm9jYXRpb24SKQoFc2NvcGUYASABKA4yGi50b2tlbnMudjEuUmV2b2NhdGlvblNjb3BlEg4KBmlzc3VlchgCIAEoCRILCgNqdGkYAyABKAkSDwoHc3ViamVjdBgEIAEoCRIPCgdyZXZva2VkGAUgASgIEjEKDWlzc3VlZF9iZWZvcmUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj8KEFJldm9rZUp0aVJlcXVlc3QSCwoDanRpGAEgASgJEg4KBmlzc3VlchgCIAEoCRIOCgZyZWFzb24YAyABKAkibgoRUmV2b2tlSnRpUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEg8KB2NoYW5nZWQYAyABKAgSKQoKcmV2b2NhdGlvbhgEIAEoCzIVLnRva2Vucy52MS5SZXZvY2F0aW9uIkAKEVJlc3RvcmVKdGlSZXF1ZXN0EgsKA2p0aRgBIAEoCRIOCgZpc3N1ZXIYAiABKAkSDgoGcmVhc29uGAMgASgJIm8KElJlc3RvcmVKdGlSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEgwKBGluZm8YAiABKAkSDwoHY2hhbmdlZBgDIAEoCBIpCgpyZXZvY2F0aW9uGAQgASgLMhUudG9rZW5zLnYxLlJldm9jYXRpb24iNgoXR2V0SnRpUmV2b2NhdGlvblJlcXVlc3QSCwoDanRpGAEgASgJEg4KBmlzc3VlchgCIAEoCSJkChhHZXRKdGlSZXZvY2F0aW9uUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEikKCnJldm9jYXRpb24YAyABKAsyFS50b2tlbnMudjEuUmV2b2NhdGlvbiJ6ChRSZXZva2VTdWJqZWN0UmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg4KBmlzc3VlchgCIAEoCRIxCg1pc3N1ZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBCABKAkicgoVUmV2b2tlU3ViamVjdFJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDAoEaW5mbxgCIAEoCRIPCgdjaGFuZ2VkGAMgASgIEikKCnJldm9jYXRpb24YBCABKAsyFS50b2tlbnMudjEuUmV2b2NhdGlvbiJIChVSZXN0b3JlU3ViamVjdFJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIOCgZpc3N1ZXIYAiABKAkSDgoGcmVhc29uGAMgASgJInMKFlJlc3RvcmVTdWJqZWN0UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIMCgRpbmZvGAIgASgJEg8KB2NoYW5nZWQYAyABKAgSKQoKcmV2b2NhdGlvbhgEIAEoCzIVLnRva2Vucy52MS5SZXZvY2F0aW9uIj4KG0dldFN1YmplY3RSZXZvY2F0aW9uUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg4KBmlzc3VlchgCIAEoCSJoChxHZXRTdWJqZWN0UmV2b2NhdGlvblJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDAoEaW5mbxgCIAEoCRIpCgpyZXZvY2F0aW9uGAMgASgLMhUudG9rZW5zLnYxLlJldm9jYXRpb24iJAoTSW5zcGVjdFRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCSLLAQoUSW5zcGVjdFRva2VuUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBINCgV2YWxpZBgCIAEoCBIQCgh2ZXJpZmllZBgDIAEoCBIMCgRpbmZvGAQgASgJEhMKC2ZpbmdlcnByaW50GAUgASgJEi4KCnJldm9rZWRfYnkYBiABKA4yGi50b2tlbnMudjEuUmV2b2NhdGlvblNjb3BlEi4KDWRlY29kZWRfdG9rZW4YByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0ItQCCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBmFjdGlvbhgDIAEoDjIWLnRva2Vucy52MS5BdWRpdEFjdGlvbhIpCgVzY29wZRgEIAEoDjIaLnRva2Vucy52MS5SZXZvY2F0aW9uU2NvcGUSEwoLZmluZ2VycHJpbnQYBSABKAkSDgoGaXNzdWVyGAYgASgJEgsKA2p0aRgHIAEoCRIPCgdzdWJqZWN0GAggASgJEjEKDWlzc3VlZF9iZWZvcmUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBWFjdG9yGAogASgOMhUudG9rZW5zLnYxLkF1ZGl0QWN0b3ISDgoGcmVhc29uGAsgASgJEhEKCWNsaWVudF9pZBgMIAEoCSI3Cg5IaXN0b3J5UmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJiCg9IaXN0b3J5UmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIlCgZldmVudHMYAiADKAsyFS50b2tlbnMudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiKQoXV2F0Y2hSZXZvY2F0aW9uc1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJIuIBCg9SZXZvY2F0aW9uRW50cnkSKQoFc2NvcGUYASABKA4yGi50b2tlbnMudjEuUmV2b2NhdGlvblNjb3BlEhMKC2ZpbmdlcnByaW50GAIgASgJEg4KBmlzc3VlchgDIAEoCRILCgNqdGkYBCABKAkSDwoHc3ViamVjdBgFIAEoCRIxCg1pc3N1ZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLhBgoYV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlEksKDnNuYXBzaG90X3N0YXJ0GAEgASgLMjEudG9rZW5zLnYxLldhdGNoUmV2b2NhdGlvbnNSZXNwb25zZS5TbmFwc2hvdFN0YXJ0SAASNAoOc25hcHNob3RfZW50cnkYAiABKAsyGi50b2tlbnMudjEuUmV2b2NhdGlvbkVudHJ5SAASRwoMc25hcHNob3RfZW5kGAMgASgLMi8udG9rZW5zLnYxLldhdGNoUmV2b2NhdGlvbnNSZXNwb25zZS5TbmFwc2hvdEVuZEgAEj4KB3Jlc3VtZWQYBCABKAsyKy50b2tlbnMudjEuV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlLlJlc3VtZWRIABI8CgZjaGFuZ2UYBSABKAsyKi50b2tlbnMudjEuV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlLkNoYW5nZUgAEkIKCWhlYXJ0YmVhdBgGIAEoCzItLnRva2Vucy52MS5XYXRjaFJldm9jYXRpb25zUmVzcG9uc2UuSGVhcnRiZWF0SAAaUwoNU25hcHNob3RTdGFydBJCCgZyZWFzb24YASABKA4yMi50b2tlbnMudjEuV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlLlNuYXBzaG90UmVhc29uGi4KC1NuYXBzaG90RW5kEg4KBmN1cnNvchgBIAEoCRIPCgdlbnRyaWVzGAIgASgEGhkKB1Jlc3VtZWQSDgoGY3Vyc29yGAEgASgJGmsKBkNoYW5nZRImCgZhY3Rpb24YASABKA4yFi50b2tlbnMudjEuQXVkaXRBY3Rpb24SKQoFZW50cnkYAiABKAsyGi50b2tlbnMudjEuUmV2b2NhdGlvbkVudHJ5Eg4KBmN1cnNvchgDIAEoCRorCglIZWFydGJlYXQSDgoGY3Vyc29yGAEgASgJEg4KBmxhZ19tcxgCIAEoDSJ0Cg5TbmFwc2hvdFJlYXNvbhIfChtTTkFQU0hPVF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTTkFQU0hPVF9SRUFTT05fTk9fQ1VSU09SEAESIgoeU05BUFNIT1RfUkVBU09OX0NVUlNPUl9UT09fT0xEEAJCBwoFZXZlbnQqhwEKD1Jldm9jYXRpb25TY29wZRIgChxSRVZPQ0FUSU9OX1NDT1BFX1VOU1BFQ0lGSUVEEAASGgoWUkVWT0NBVElPTl9TQ09QRV9UT0tFThABEhgKFFJFVk9DQVRJT05fU0NPUEVfSlRJEAISHAoYUkVWT0NBVElPTl9TQ09QRV9TVUJKRUNUEAMqXgoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASFwoTQVVESVRfQUNUSU9OX1JFVk9LRRABEhgKFEFVRElUX0FDVElPTl9SRVNUT1JFEAIqdAoKQXVkaXRBY3RvchIbChdBVURJVF9BQ1RPUl9VTlNQRUNJRklFRBAAEhQKEEFVRElUX0FDVE9SX1NFTEYQARIVChFBVURJVF9BQ1RPUl9BRE1JThACEhwKGEFVRElUX0FDVE9SX09BVVRIX0NMSUVOVBADMrEKCgxUb2tlblNlcnZpY2USSQoESW5mbxIWLnRva2Vucy52MS5JbmZvUmVxdWVzdBoXLnRva2Vucy52MS5JbmZvUmVzcG9uc2UiEJACAYLT5JMCBxIFL2luZm8SXQoJQmxhY2tsaXN0EhsudG9rZW5zLnYxLkJsYWNrbGlzdFJlcXVlc3QaHC50b2tlbnMudjEuQmxhY2tsaXN0UmVzcG9uc2UiFYLT5JMCDzoBKiIKL2JsYWNrbGlzdBJjCgtVbmJsYWNrbGlzdBIdLnRva2Vucy52MS5VbmJsYWNrbGlzdFJlcXVlc3QaHi50b2tlbnMudjEuVW5ibGFja2xpc3RSZXNwb25zZSIVgtPkkwIPOgEqKgovYmxhY2tsaXN0EmkKCVJldm9rZUp0aRIbLnRva2Vucy52MS5SZXZva2VKdGlSZXF1ZXN0GhwudG9rZW5zLnYxLlJldm9rZUp0aVJlc3BvbnNlIiGC0+STAhs6ASoiFi9qdGlzL3tqdGl9L3Jldm9jYXRpb24SaQoKUmVzdG9yZUp0aRIcLnRva2Vucy52MS5SZXN0b3JlSnRpUmVxdWVzdBodLnRva2Vucy52MS5SZXN0b3JlSnRpUmVzcG9uc2UiHoLT5JMCGCoWL2p0aXMve2p0aX0vcmV2b2NhdGlvbhJ+ChBHZXRKdGlSZXZvY2F0aW9uEiIudG9rZW5zLnYxLkdldEp0aVJldm9jYXRpb25SZXF1ZXN0GiMudG9rZW5zLnYxLkdldEp0aVJldm9jYXRpb25SZXNwb25zZSIhkAIBgtPkkwIYEhYvanRpcy97anRpfS9yZXZvY2F0aW9uEn0KDVJldm9rZVN1YmplY3QSHy50b2tlbnMudjEuUmV2b2tlU3ViamVjdFJlcXVlc3QaIC50b2tlbnMudjEuUmV2b2tlU3ViamVjdFJlc3BvbnNlIimC0+STAiM6ASoiHi9zdWJqZWN0cy97c3ViamVjdH0vcmV2b2NhdGlvbhJ9Cg5SZXN0b3JlU3ViamVjdBIgLnRva2Vucy52MS5SZXN0b3JlU3ViamVjdFJlcXVlc3QaIS50b2tlbnMudjEuUmVzdG9yZVN1YmplY3RSZXNwb25zZSImgtPkkwIgKh4vc3ViamVjdHMve3N1YmplY3R9L3Jldm9jYXRpb24SkgEKFEdldFN1YmplY3RSZXZvY2F0aW9uEiYudG9rZW5zLnYxLkdldFN1YmplY3RSZXZvY2F0aW9uUmVxdWVzdBonLnRva2Vucy52MS5HZXRTdWJqZWN0UmV2b2NhdGlvblJlc3BvbnNlIimQAgGC0+STAiASHi9zdWJqZWN0cy97c3ViamVjdH0vcmV2b2NhdGlvbhJuCgxJbnNwZWN0VG9rZW4SHi50b2tlbnMudjEuSW5zcGVjdFRva2VuUmVxdWVzdBofLnRva2Vucy52MS5JbnNwZWN0VG9rZW5SZXNwb25zZSIdkAIBgtPkkwIUOgEqIg8vdG9rZW5zL2luc3BlY3QSVQoHSGlzdG9yeRIZLnRva2Vucy52MS5IaXN0b3J5UmVxdWVzdBoaLnRva2Vucy52MS5IaXN0b3J5UmVzcG9uc2UiE5ACAYLT5JMCChIIL2hpc3RvcnkSYgoQV2F0Y2hSZXZvY2F0aW9ucxIiLnRva2Vucy52MS5XYXRjaFJldm9jYXRpb25zUmVxdWVzdBojLnRva2Vucy52MS5XYXRjaFJldm9jYXRpb25zUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * InfoRequest is empty: the token is the bearer credential.
@@ -1017,6 +1017,331 @@ export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
   messageDesc(file_tokens_v1_token_service, 23);
 
 /**
+ * WatchRevocationsRequest starts a revocation feed.
+ *
+ * @generated from message tokens.v1.WatchRevocationsRequest
+ */
+export type WatchRevocationsRequest = Message<"tokens.v1.WatchRevocationsRequest"> & {
+  /**
+   * The last cursor received (from `snapshot_end`, `change` or `heartbeat`)
+   * on an earlier stream from any instance of this deployment; empty for a
+   * snapshot. A cursor this deployment did not hand out is INVALID_ARGUMENT.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message tokens.v1.WatchRevocationsRequest.
+ * Use `create(WatchRevocationsRequestSchema)` to create a new message.
+ */
+export const WatchRevocationsRequestSchema: GenMessage<WatchRevocationsRequest> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 24);
+
+/**
+ * RevocationEntry is one entry in force, as a verifier needs it.
+ *
+ * @generated from message tokens.v1.RevocationEntry
+ */
+export type RevocationEntry = Message<"tokens.v1.RevocationEntry"> & {
+  /**
+   * Which kind of entry.
+   *
+   * @generated from field: tokens.v1.RevocationScope scope = 1;
+   */
+  scope: RevocationScope;
+
+  /**
+   * Token scope: the token's fingerprint (base64url SHA-256 of `header.payload`).
+   *
+   * @generated from field: string fingerprint = 2;
+   */
+  fingerprint: string;
+
+  /**
+   * Jti and subject scopes: the issuer.
+   *
+   * @generated from field: string issuer = 3;
+   */
+  issuer: string;
+
+  /**
+   * Jti scope: the jti.
+   *
+   * @generated from field: string jti = 4;
+   */
+  jti: string;
+
+  /**
+   * Subject scope: the subject.
+   *
+   * @generated from field: string subject = 5;
+   */
+  subject: string;
+
+  /**
+   * Subject scope: tokens issued before this time are revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp issued_before = 6;
+   */
+  issuedBefore?: Timestamp | undefined;
+
+  /**
+   * When the entry stops counting; unset: until it is lifted.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 7;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tokens.v1.RevocationEntry.
+ * Use `create(RevocationEntrySchema)` to create a new message.
+ */
+export const RevocationEntrySchema: GenMessage<RevocationEntry> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 25);
+
+/**
+ * WatchRevocationsResponse is one message of the feed.
+ *
+ * @generated from message tokens.v1.WatchRevocationsResponse
+ */
+export type WatchRevocationsResponse = Message<"tokens.v1.WatchRevocationsResponse"> & {
+  /**
+   * One of these.
+   *
+   * @generated from oneof tokens.v1.WatchRevocationsResponse.event
+   */
+  event: {
+    /**
+     * A snapshot begins.
+     *
+     * @generated from field: tokens.v1.WatchRevocationsResponse.SnapshotStart snapshot_start = 1;
+     */
+    value: WatchRevocationsResponse_SnapshotStart;
+    case: "snapshotStart";
+  } | {
+    /**
+     * An entry of the snapshot.
+     *
+     * @generated from field: tokens.v1.RevocationEntry snapshot_entry = 2;
+     */
+    value: RevocationEntry;
+    case: "snapshotEntry";
+  } | {
+    /**
+     * The snapshot is complete.
+     *
+     * @generated from field: tokens.v1.WatchRevocationsResponse.SnapshotEnd snapshot_end = 3;
+     */
+    value: WatchRevocationsResponse_SnapshotEnd;
+    case: "snapshotEnd";
+  } | {
+    /**
+     * Resumed after the request's cursor.
+     *
+     * @generated from field: tokens.v1.WatchRevocationsResponse.Resumed resumed = 4;
+     */
+    value: WatchRevocationsResponse_Resumed;
+    case: "resumed";
+  } | {
+    /**
+     * A change.
+     *
+     * @generated from field: tokens.v1.WatchRevocationsResponse.Change change = 5;
+     */
+    value: WatchRevocationsResponse_Change;
+    case: "change";
+  } | {
+    /**
+     * The stream is alive.
+     *
+     * @generated from field: tokens.v1.WatchRevocationsResponse.Heartbeat heartbeat = 6;
+     */
+    value: WatchRevocationsResponse_Heartbeat;
+    case: "heartbeat";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message tokens.v1.WatchRevocationsResponse.
+ * Use `create(WatchRevocationsResponseSchema)` to create a new message.
+ */
+export const WatchRevocationsResponseSchema: GenMessage<WatchRevocationsResponse> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 26);
+
+/**
+ * A snapshot begins: forget every entry held, then apply the entries that follow.
+ *
+ * @generated from message tokens.v1.WatchRevocationsResponse.SnapshotStart
+ */
+export type WatchRevocationsResponse_SnapshotStart = Message<"tokens.v1.WatchRevocationsResponse.SnapshotStart"> & {
+  /**
+   * Why.
+   *
+   * @generated from field: tokens.v1.WatchRevocationsResponse.SnapshotReason reason = 1;
+   */
+  reason: WatchRevocationsResponse_SnapshotReason;
+};
+
+/**
+ * Describes the message tokens.v1.WatchRevocationsResponse.SnapshotStart.
+ * Use `create(WatchRevocationsResponse_SnapshotStartSchema)` to create a new message.
+ */
+export const WatchRevocationsResponse_SnapshotStartSchema: GenMessage<WatchRevocationsResponse_SnapshotStart> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 26, 0);
+
+/**
+ * The snapshot is complete.
+ *
+ * @generated from message tokens.v1.WatchRevocationsResponse.SnapshotEnd
+ */
+export type WatchRevocationsResponse_SnapshotEnd = Message<"tokens.v1.WatchRevocationsResponse.SnapshotEnd"> & {
+  /**
+   * The cursor of the state the snapshot's entries make up.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * How many entries were sent.
+   *
+   * @generated from field: uint64 entries = 2;
+   */
+  entries: bigint;
+};
+
+/**
+ * Describes the message tokens.v1.WatchRevocationsResponse.SnapshotEnd.
+ * Use `create(WatchRevocationsResponse_SnapshotEndSchema)` to create a new message.
+ */
+export const WatchRevocationsResponse_SnapshotEndSchema: GenMessage<WatchRevocationsResponse_SnapshotEnd> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 26, 1);
+
+/**
+ * The request's cursor was recent enough: only the changes after it follow.
+ *
+ * @generated from message tokens.v1.WatchRevocationsResponse.Resumed
+ */
+export type WatchRevocationsResponse_Resumed = Message<"tokens.v1.WatchRevocationsResponse.Resumed"> & {
+  /**
+   * The request's cursor.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message tokens.v1.WatchRevocationsResponse.Resumed.
+ * Use `create(WatchRevocationsResponse_ResumedSchema)` to create a new message.
+ */
+export const WatchRevocationsResponse_ResumedSchema: GenMessage<WatchRevocationsResponse_Resumed> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 26, 2);
+
+/**
+ * One change.
+ *
+ * @generated from message tokens.v1.WatchRevocationsResponse.Change
+ */
+export type WatchRevocationsResponse_Change = Message<"tokens.v1.WatchRevocationsResponse.Change"> & {
+  /**
+   * Revoke (add or replace the entry) or restore (remove it).
+   *
+   * @generated from field: tokens.v1.AuditAction action = 1;
+   */
+  action: AuditAction;
+
+  /**
+   * The entry; on a restore, only its scope and names.
+   *
+   * @generated from field: tokens.v1.RevocationEntry entry = 2;
+   */
+  entry?: RevocationEntry | undefined;
+
+  /**
+   * The cursor after this change.
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message tokens.v1.WatchRevocationsResponse.Change.
+ * Use `create(WatchRevocationsResponse_ChangeSchema)` to create a new message.
+ */
+export const WatchRevocationsResponse_ChangeSchema: GenMessage<WatchRevocationsResponse_Change> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 26, 3);
+
+/**
+ * Nothing changed lately; the stream is alive.
+ *
+ * @generated from message tokens.v1.WatchRevocationsResponse.Heartbeat
+ */
+export type WatchRevocationsResponse_Heartbeat = Message<"tokens.v1.WatchRevocationsResponse.Heartbeat"> & {
+  /**
+   * The current cursor.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * How far behind the store this instance may be, in milliseconds: the
+   * time since it last finished reading the store's changes. A reader's
+   * copy is as fresh as (time since this heartbeat) + lag_ms.
+   *
+   * @generated from field: uint32 lag_ms = 2;
+   */
+  lagMs: number;
+};
+
+/**
+ * Describes the message tokens.v1.WatchRevocationsResponse.Heartbeat.
+ * Use `create(WatchRevocationsResponse_HeartbeatSchema)` to create a new message.
+ */
+export const WatchRevocationsResponse_HeartbeatSchema: GenMessage<WatchRevocationsResponse_Heartbeat> = /*@__PURE__*/
+  messageDesc(file_tokens_v1_token_service, 26, 4);
+
+/**
+ * Why a snapshot is sent.
+ *
+ * @generated from enum tokens.v1.WatchRevocationsResponse.SnapshotReason
+ */
+export enum WatchRevocationsResponse_SnapshotReason {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: SNAPSHOT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The request had no cursor.
+   *
+   * @generated from enum value: SNAPSHOT_REASON_NO_CURSOR = 1;
+   */
+  NO_CURSOR = 1,
+
+  /**
+   * The changes after the request's cursor are no longer held (the cursor
+   * is too old, or this instance started after it): start over.
+   *
+   * @generated from enum value: SNAPSHOT_REASON_CURSOR_TOO_OLD = 2;
+   */
+  CURSOR_TOO_OLD = 2,
+}
+
+/**
+ * Describes the enum tokens.v1.WatchRevocationsResponse.SnapshotReason.
+ */
+export const WatchRevocationsResponse_SnapshotReasonSchema: GenEnum<WatchRevocationsResponse_SnapshotReason> = /*@__PURE__*/
+  enumDesc(file_tokens_v1_token_service, 26, 0);
+
+/**
  * RevocationScope is what a revocation entry matches.
  *
  * @generated from enum tokens.v1.RevocationScope
@@ -1268,6 +1593,34 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof HistoryRequestSchema;
     output: typeof HistoryResponseSchema;
+  },
+  /**
+   * WatchRevocations streams the revocations in force and then every change,
+   * so a service can check tokens in its own memory (`token-blacklist/client`
+   * does). Needs the `x-feed-key` header (the server's FEED_KEY, or ADMIN_KEY
+   * when FEED_KEY is unset), or `x-admin-key`; otherwise PERMISSION_DENIED.
+   *
+   * Without a cursor, or when the changes after the cursor are no longer held,
+   * the stream starts with a snapshot: `snapshot_start` (saying why),
+   * one `snapshot_entry` per entry in force, then `snapshot_end` with the
+   * cursor of the state they make up. With a cursor whose changes are still
+   * held, it starts with `resumed` and sends only what came after it. Then
+   * each `change` carries its own cursor; while nothing changes a `heartbeat`
+   * comes every second with the current cursor. Keep the last cursor received
+   * and send it when reconnecting.
+   *
+   * Changes made through any instance appear on every instance's stream, in
+   * the order they were made for any one entry. An entry forgets itself at
+   * its `expires_at`: no change is sent for that. The stream carries
+   * fingerprints, jtis and subjects, never tokens. Server streaming: gRPC,
+   * gRPC-Web and Connect; no REST route.
+   *
+   * @generated from rpc tokens.v1.TokenService.WatchRevocations
+   */
+  watchRevocations: {
+    methodKind: "server_streaming";
+    input: typeof WatchRevocationsRequestSchema;
+    output: typeof WatchRevocationsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tokens_v1_token_service, 0);
