@@ -21,6 +21,16 @@ export interface KeyLayout {
    * several masters merge in the order changes were made.
    */
   readonly streamIds: "*" | "clock";
+  /** The index of entries in force (a sorted set: entry key by expiry) that holds that entry (same slot). */
+  indexOf(entryKey: string): string;
+  /** Every index, in bucket order (the same order as {@link streams}). */
+  readonly indexes: readonly string[];
+  /** Marks an index as complete (entries written before indexes existed were added to it). */
+  readonly indexReady: readonly string[];
+  /** The pub/sub channel each change is announced on. */
+  readonly channel: string;
+  /** The entry key of a Redis key that {@link entry} made, or undefined for any other key. */
+  entryKeyOf(redisKey: string): string | undefined;
   /** Every audit stream, in bucket order. */
   readonly streams: readonly string[];
   /** One probe key per bucket: readiness writes each, so it reaches every master in use. */
@@ -50,6 +60,12 @@ export function singleLayout(prefix: string): KeyLayout {
     entry: (entryKey) => prefix + entryKey,
     streamOf: () => stream,
     streamIds: "*",
+    indexOf: () => `${prefix}index`,
+    indexes: [`${prefix}index`],
+    indexReady: [`${prefix}index-ready`],
+    channel: `${prefix}changes`,
+    entryKeyOf: (redisKey) =>
+      redisKey.startsWith(prefix) && isEntryKey(redisKey.slice(prefix.length)) ? redisKey.slice(prefix.length) : undefined,
     streams: [stream],
     probes: [`${prefix}ready-probe`],
     cursorOf: (id) => id,
@@ -69,6 +85,16 @@ export function clusterLayout(prefix: string): KeyLayout {
     entry: (entryKey) => tag(bucketOf(entryKey)) + entryKey,
     streamOf: (entryKey) => `${tag(bucketOf(entryKey))}history`,
     streamIds: "clock",
+    indexOf: (entryKey) => `${tag(bucketOf(entryKey))}index`,
+    indexes: buckets.map((bucket) => `${tag(bucket)}index`),
+    indexReady: buckets.map((bucket) => `${tag(bucket)}index-ready`),
+    channel: `${prefix}changes`,
+    entryKeyOf(redisKey) {
+      const match = /^\{([0-9]{1,2})\}/.exec(redisKey.slice(prefix.length));
+      if (!redisKey.startsWith(prefix) || match === null) return undefined;
+      const key = redisKey.slice(prefix.length + match[0].length);
+      return isEntryKey(key) && bucketOf(key) === Number(match[1]) ? key : undefined;
+    },
     streams: buckets.map((bucket) => `${tag(bucket)}history`),
     probes: buckets.map((bucket) => `${tag(bucket)}ready-probe`),
     cursorOf: (id, bucket) => `${id}-${bucket}`,
@@ -114,4 +140,9 @@ export function upperBound(cursor: StreamPosition | undefined, bucket: number): 
   if (cursor === undefined) return "+";
   const id = `${cursor.ms}-${cursor.seq}`;
   return bucket < cursor.bucket ? id : `(${id}`;
+}
+
+/** An entry key (a fingerprint, or a `j:`/`s:` JSON pair), not one of the store's own keys (history, index, probes). */
+function isEntryKey(key: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(key) || key.startsWith('j:["') || key.startsWith('s:["');
 }

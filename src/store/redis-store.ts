@@ -2,13 +2,14 @@ import { Cluster, type Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
 import { eventFor } from "./audit-event.js";
 import { bucketOf, clusterLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
+import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
+import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
 import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
 import {
   ChangeUnconfirmed,
   StoreUnavailable,
   entryKey,
   matchOf,
-  type AuditEvent,
   type ChangeResult,
   type Entry,
   type EntryId,
@@ -36,15 +37,17 @@ export interface RedisStoreOptions {
 }
 
 /**
- * Appends an event to an audit stream (Lua, shared by both scripts). With
- * ids "*" Redis numbers it (one stream: its order is the order of changes).
- * With ids "clock" (a Cluster, one stream per bucket, on several masters) the
- * id is the master's clock in microseconds, `ms-(µs * 1000)`, kept above the
- * stream's last id: changes in different buckets made one after the other
- * then merge in the order they were made, not by bucket, even within one
- * millisecond.
+ * Lua shared by both change scripts. `append` adds the event to an audit
+ * stream. With ids "*" Redis numbers it (one stream: its order is the order
+ * of changes). With ids "clock" (a Cluster, one stream per bucket, on several
+ * masters) the id is the master's clock in microseconds, `ms-(µs * 1000)`,
+ * kept above the stream's last id: changes in different buckets made one
+ * after the other then merge in the order they were made, not by bucket, even
+ * within one millisecond. `announce` publishes the change's stream on the
+ * changes channel, for the revocation feed's followers (a hint: they read the
+ * stream itself).
  */
-const APPEND = `
+const SHARED = `
 local function append(stream, maxLen, ids, first)
   local id = '*'
   if ids == 'clock' then
@@ -63,33 +66,47 @@ local function append(stream, maxLen, ids, first)
   end
   return redis.call('XADD', stream, 'MAXLEN', '~', maxLen, id, unpack(ARGV, first))
 end
+local function announce(channel, stream)
+  redis.call('PUBLISH', channel, stream)
+end
 `;
 
 /**
- * Adds an entry and its audit event atomically. KEYS: entry, stream. ARGV:
- * stream length, stream ids ("*" or "clock", see APPEND), mode ("once": only
- * if absent; "later": also when the stored cutoff is earlier), value, TTL in
- * ms ("0": none), event fields... Returns {1, event id} or {0, current value, PTTL}.
+ * Adds an entry, its place in the index of entries in force and its audit
+ * event atomically, and announces it. KEYS: entry, stream, index. ARGV:
+ * stream length, stream ids ("*" or "clock"), channel, entry key (the index
+ * member), mode ("once": only if absent; "later": also when the stored cutoff
+ * is earlier), value, TTL in ms ("0": none), expiry in epoch ms ("+inf":
+ * none), event fields... Expired index members are dropped on the way.
+ * Returns {1, event id} or {0, current value, PTTL}.
  */
-const REVOKE = `${APPEND}
+const REVOKE = `${SHARED}
 local current = redis.call('GET', KEYS[1])
-if current and (ARGV[3] ~= 'later' or tonumber(current) >= tonumber(ARGV[4])) then
+if current and (ARGV[5] ~= 'later' or tonumber(current) >= tonumber(ARGV[6])) then
   return {0, current, redis.call('PTTL', KEYS[1])}
 end
-if ARGV[5] == '0' then
-  redis.call('SET', KEYS[1], ARGV[4])
+if ARGV[7] == '0' then
+  redis.call('SET', KEYS[1], ARGV[6])
 else
-  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+  redis.call('SET', KEYS[1], ARGV[6], 'PX', ARGV[7])
 end
-return {1, append(KEYS[2], ARGV[1], ARGV[2], 6)}
+local now = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)))
+redis.call('ZADD', KEYS[3], ARGV[8], ARGV[4])
+local id = append(KEYS[2], ARGV[1], ARGV[2], 9)
+announce(ARGV[3], KEYS[2])
+return {1, id}
 `;
 
-/** Deletes an entry and records the event atomically. KEYS: entry, stream. ARGV: stream length, stream ids, event fields... */
-const RESTORE = `${APPEND}
+/** Deletes an entry, its index member, and records the event atomically; announces it. KEYS: entry, stream, index. ARGV: stream length, stream ids, channel, entry key, event fields... */
+const RESTORE = `${SHARED}
+redis.call('ZREM', KEYS[3], ARGV[4])
 if redis.call('DEL', KEYS[1]) == 0 then
   return {0}
 end
-return {1, append(KEYS[2], ARGV[1], ARGV[2], 3)}
+local id = append(KEYS[2], ARGV[1], ARGV[2], 5)
+announce(ARGV[3], KEYS[2])
+return {1, id}
 `;
 
 type RevokeReply = [0, string, number] | [1, string];
@@ -97,12 +114,12 @@ type RestoreReply = [0] | [1, string];
 
 /** The two scripts above as commands, on a client and on a pipeline. */
 interface ScriptCommands<R> {
-  tbRevoke(entry: string, stream: string, ...args: string[]): R;
-  tbRestore(entry: string, stream: string, ...args: string[]): R;
+  tbRevoke(entry: string, stream: string, index: string, ...args: string[]): R;
+  tbRestore(entry: string, stream: string, index: string, ...args: string[]): R;
 }
 type ScriptedClient = RedisClient & {
-  tbRevoke(entry: string, stream: string, ...args: string[]): Promise<RevokeReply>;
-  tbRestore(entry: string, stream: string, ...args: string[]): Promise<RestoreReply>;
+  tbRevoke(entry: string, stream: string, index: string, ...args: string[]): Promise<RevokeReply>;
+  tbRestore(entry: string, stream: string, index: string, ...args: string[]): Promise<RestoreReply>;
 };
 
 /**
@@ -180,6 +197,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   };
 
   await checkPersistence(redis, options);
+  await guard(backfillIndexes(redis, layout, options.keyPrefix));
+  const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
       ? undefined
@@ -199,6 +218,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   };
 
   return {
+    log: changeLog.log,
     async check(keys) {
       const found = await values(keys);
       const jti = keys.jti === undefined ? null : found[1];
@@ -212,10 +232,16 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       }
       const key = entryKey(id);
       const value = id.scope === "subject" ? String(request.issuedBeforeMs) : "1";
-      const event = eventFor(id, "revoke", request, request.issuedBeforeMs);
+      const event = eventFor(id, "revoke", request, request.issuedBeforeMs, request.expiresAtMs);
       const mode = id.scope === "subject" ? "later" : "once";
       const reply = await change<RevokeReply>((commands) =>
-        commands.tbRevoke(layout.entry(key), layout.streamOf(key), maxLen, layout.streamIds, mode, value, String(ttl), ...fields(event)),
+        commands.tbRevoke(
+          layout.entry(key),
+          layout.streamOf(key),
+          layout.indexOf(key),
+          ...[maxLen, layout.streamIds, layout.channel, key, mode, value, String(ttl), String(request.expiresAtMs ?? "+inf")],
+          ...fields(event),
+        ),
       );
       if (reply[0] === 0) return { changed: false, entry: entryOf(reply[1], reply[2], id), event: undefined };
       return {
@@ -228,7 +254,13 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const key = entryKey(id);
       const event = eventFor(id, "restore", request);
       const reply = await change<RestoreReply>((commands) =>
-        commands.tbRestore(layout.entry(key), layout.streamOf(key), maxLen, layout.streamIds, ...fields(event)),
+        commands.tbRestore(
+          layout.entry(key),
+          layout.streamOf(key),
+          layout.indexOf(key),
+          ...[maxLen, layout.streamIds, layout.channel, key],
+          ...fields(event),
+        ),
       );
       return reply[0] === 0
         ? { changed: false, entry: undefined, event: undefined }
@@ -252,6 +284,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       await guard(Promise.all(layout.probes.map((probe) => redis.set(probe, String(process.pid), "PX", 10_000))));
     },
     async close() {
+      changeLog.close();
       await Promise.all([...new Set([redis, writer])].map((client) => client.quit().catch(() => client.disconnect())));
     },
   };
@@ -260,8 +293,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
 /** A connection with the change scripts defined on it. */
 async function connectScripted(options: RedisStoreOptions): Promise<ScriptedClient> {
   const client = (await connectRedis(options.topology, options.timeoutMs)) as ScriptedClient;
-  client.defineCommand("tbRevoke", { numberOfKeys: 2, lua: REVOKE });
-  client.defineCommand("tbRestore", { numberOfKeys: 2, lua: RESTORE });
+  client.defineCommand("tbRevoke", { numberOfKeys: 3, lua: REVOKE });
+  client.defineCommand("tbRestore", { numberOfKeys: 3, lua: RESTORE });
   return client;
 }
 
@@ -282,57 +315,6 @@ async function checkPersistence(redis: RedisClient, options: RedisStoreOptions):
     throw new StoreUnavailable(`${what}. Turn on appendonly (appendfsync always to lose nothing), or set REDIS_REQUIRE_PERSISTENCE=false`);
   }
   options.onWarning?.(what);
-}
-
-/** Stream field names: one letter each, as the stream holds up to historyMaxEvents of them. */
-const FIELDS = {
-  action: "a",
-  scope: "s",
-  fingerprint: "f",
-  issuer: "i",
-  jti: "j",
-  subject: "u",
-  issuedBeforeMs: "c",
-  actor: "w",
-  clientId: "k",
-  reason: "r",
-} as const;
-
-function fields(event: AuditEvent): string[] {
-  const out: string[] = [];
-  for (const [name, field] of Object.entries(FIELDS)) {
-    const value = event[name as keyof typeof FIELDS];
-    if (value !== undefined) out.push(field, String(value));
-  }
-  return out;
-}
-
-/** The event as recorded: its stream id, and the time Redis gave that id. */
-function stamped(event: AuditEvent, streamId: string): AuditEvent {
-  return { ...event, id: streamId, atMs: Number(streamId.slice(0, streamId.indexOf("-"))) };
-}
-
-function eventOfFields(streamId: string, values: string[]): AuditEvent {
-  const byField = new Map<string, string>();
-  for (let i = 0; i + 1 < values.length; i += 2) byField.set(values[i]!, values[i + 1]!);
-  const cutoff = byField.get(FIELDS.issuedBeforeMs);
-  return stamped(
-    {
-      id: "",
-      atMs: 0,
-      action: byField.get(FIELDS.action) as AuditEvent["action"],
-      scope: byField.get(FIELDS.scope) as AuditEvent["scope"],
-      fingerprint: byField.get(FIELDS.fingerprint),
-      issuer: byField.get(FIELDS.issuer),
-      jti: byField.get(FIELDS.jti),
-      subject: byField.get(FIELDS.subject),
-      issuedBeforeMs: cutoff === undefined ? undefined : Number(cutoff),
-      actor: byField.get(FIELDS.actor) as AuditEvent["actor"],
-      clientId: byField.get(FIELDS.clientId),
-      reason: byField.get(FIELDS.reason),
-    },
-    streamId,
-  );
 }
 
 /**

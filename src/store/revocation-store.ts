@@ -97,6 +97,8 @@ export interface AuditEvent {
   jti?: string | undefined;
   subject?: string | undefined;
   issuedBeforeMs?: number | undefined;
+  /** Revoke events: when the entry expires (epoch ms); undefined: never, or not recorded (events of earlier versions). */
+  expiresAtMs?: number | undefined;
   actor: Actor;
   /** With actor "client": its client_id. */
   clientId?: string | undefined;
@@ -139,6 +141,59 @@ export interface RevocationStore {
   ping(): Promise<void>;
   /** Releases connections and files. */
   close(): Promise<void>;
+  /** The change log, for the revocation feed. */
+  readonly log: ChangeLog;
+}
+
+/**
+ * A point in a store's change log: one event id per stream, in stream order
+ * (SQLite and one Redis have one stream; a Cluster has one per bucket).
+ */
+export type LogPosition = readonly string[];
+
+/** One change as the revocation feed needs it: which entry, and what it became. */
+export interface LoggedChange {
+  /** The stream it is in, and its id there. */
+  stream: number;
+  id: string;
+  /** {@link entryKey} of the entry. */
+  key: string;
+  action: "revoke" | "restore";
+  /** Revoke: the entry as it now stands. */
+  entry: Entry | undefined;
+}
+
+/** Changes after a position, oldest first within each stream, and the position after them. */
+export interface LogRead {
+  changes: LoggedChange[];
+  position: LogPosition;
+  /** False when some change was left for the next read (`limit`). */
+  complete: boolean;
+}
+
+/**
+ * The store's changes as a log a follower can replay (the revocation feed,
+ * issue 15). Consistency comes from order: read {@link head}, then
+ * {@link entries}, then replay {@link changesAfter} the head over them; a
+ * change made while the entries were read is then applied twice, which is
+ * harmless, and none is missed. Never a keyspace scan: entries come from an
+ * index of entries in force, changes from the audit log.
+ */
+export interface ChangeLog {
+  /** Where the log ends now. */
+  head(): Promise<LogPosition>;
+  /** Every entry in force, by {@link entryKey}. */
+  entries(): Promise<Array<[string, Entry]>>;
+  /** Changes after `position`, at most about `limit`; "gone" when the log no longer holds them all. */
+  changesAfter(position: LogPosition, limit: number): Promise<LogRead | "gone">;
+  /** The log's record of a change this store just made and returned (its `event`). */
+  changeOf(event: AuditEvent): LoggedChange;
+  /** Whether `position` is one this log could hand out (right number of streams, well-formed ids). */
+  isPosition(position: readonly string[]): boolean;
+  /** Orders two ids of one stream: negative when `a` is earlier. */
+  compareIds(a: string, b: string): number;
+  /** Calls `listener` soon after any instance makes a change (a hint: it may also call when none was made). Returns a stop function. */
+  onChange(listener: () => void): () => void;
 }
 
 /** The store could not be reached or did not answer in time; the caller should retry. */

@@ -1,13 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { eventFor } from "./audit-event.js";
+import { eventFor, loggedChange } from "./audit-event.js";
 import {
   InvalidCursor,
   StoreUnavailable,
   entryKey,
   matchOf,
   type AuditEvent,
+  type ChangeLog,
   type ChangeRequest,
   type Entry,
   type EntryId,
@@ -28,6 +29,8 @@ export interface SqliteStoreOptions {
 
 /** Expired rows deleted per sweep step; steps repeat, a turn of the event loop apart, until none are left. */
 const SWEEP_BATCH = 1000;
+/** How often the change log looks for commits by other processes sharing the file (while anyone listens). */
+const CHANGE_POLL_MS = 10;
 /** Longest pause between retries of a call that found the database locked. */
 const MAX_RETRY_PAUSE_MS = 20;
 
@@ -77,10 +80,17 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   );
   const remove = db.prepare<[string]>("DELETE FROM entries WHERE key = ?");
   const record = db.prepare<Record<string, unknown>>(
-    `INSERT INTO audit_events (at_ms, action, scope, fingerprint, issuer, jti, subject, issued_before_ms, actor, client_id, reason)
-     VALUES (@atMs, @action, @scope, @fingerprint, @issuer, @jti, @subject, @issuedBeforeMs, @actor, @clientId, @reason)`,
+    `INSERT INTO audit_events (at_ms, action, scope, fingerprint, issuer, jti, subject, issued_before_ms, expires_at_ms, actor, client_id, reason)
+     VALUES (@atMs, @action, @scope, @fingerprint, @issuer, @jti, @subject, @issuedBeforeMs, @expiresAtMs, @actor, @clientId, @reason)`,
   );
   const page = db.prepare<[number, number], EventRow>("SELECT * FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?");
+  const logHead = db.prepare<[], [number]>("SELECT COALESCE(MAX(id), 0) FROM audit_events").raw();
+  const logAfter = db.prepare<[number, number], EventRow>("SELECT * FROM audit_events WHERE id > ? ORDER BY id LIMIT ?");
+  const liveEntries = db
+    .prepare<{ now: number }, [string, number | null, number | null]>(
+      `SELECT key, issued_before_ms, expires_at_ms FROM entries WHERE ${live}`,
+    )
+    .raw();
   const sweep = db.prepare<[number, number]>("DELETE FROM entries WHERE key IN (SELECT key FROM entries WHERE expires_at_ms <= ? LIMIT ?)");
   // A write statement that matches no row: it needs the write lock and a writable file, and changes nothing.
   // (BEGIN IMMEDIATE alone succeeds on a read-only file.)
@@ -105,8 +115,14 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   };
   const entryOf = (row: { issued_before_ms: number | null; expires_at_ms: number | null } | undefined): Entry | undefined =>
     row === undefined ? undefined : { issuedBeforeMs: row.issued_before_ms ?? undefined, expiresAtMs: row.expires_at_ms ?? undefined };
-  const addEvent = (id: EntryId, action: AuditEvent["action"], request: ChangeRequest, issuedBeforeMs?: number): AuditEvent => {
-    const event = eventFor(id, action, request, issuedBeforeMs);
+  const addEvent = (
+    id: EntryId,
+    action: AuditEvent["action"],
+    request: ChangeRequest,
+    issuedBeforeMs?: number,
+    expiresAtMs?: number,
+  ): AuditEvent => {
+    const event = eventFor(id, action, request, issuedBeforeMs, expiresAtMs);
     const { lastInsertRowid } = record.run({
       atMs: event.atMs,
       action: event.action,
@@ -116,6 +132,7 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       jti: event.jti ?? null,
       subject: event.subject ?? null,
       issuedBeforeMs: event.issuedBeforeMs ?? null,
+      expiresAtMs: event.expiresAtMs ?? null,
       actor: event.actor,
       clientId: event.clientId ?? null,
       reason: event.reason ?? null,
@@ -133,7 +150,7 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     if ((existing !== undefined && !later) || expired) return { changed: false, entry: entryOf(existing), event: undefined };
     const issuedBeforeMs = id.scope === "subject" ? request.issuedBeforeMs! : null;
     upsert.run({ key, issuedBeforeMs, expiresAtMs: request.expiresAtMs ?? null });
-    const event = addEvent(id, "revoke", request, issuedBeforeMs ?? undefined);
+    const event = addEvent(id, "revoke", request, issuedBeforeMs ?? undefined, request.expiresAtMs);
     return { changed: true, entry: { issuedBeforeMs: issuedBeforeMs ?? undefined, expiresAtMs: request.expiresAtMs }, event };
   });
   const restore = db.transaction((id: EntryId, request: ChangeRequest) => {
@@ -185,7 +202,68 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     );
   };
 
+  // The change log's listeners: told after this process's own changes at once, and of other
+  // processes' commits by polling PRAGMA data_version (it moves when another connection commits).
+  const listeners = new Set<() => void>();
+  const notify = () => {
+    for (const listener of listeners) listener();
+  };
+  let seenVersion = -1;
+  let poller: NodeJS.Timeout | undefined;
+  const pollVersion = () => {
+    try {
+      const version = db.pragma("data_version", { simple: true }) as number;
+      if (version !== seenVersion) {
+        seenVersion = version;
+        notify();
+      }
+    } catch {
+      // Locked or closing: the next poll looks again.
+    }
+  };
+  const afterChange = <T extends { changed: boolean }>(result: T): T => {
+    if (result.changed) queueMicrotask(notify);
+    return result;
+  };
+
+  const log: ChangeLog = {
+    async head() {
+      const [[last]] = (await run(() => logHead.all())) as [[number]];
+      return [String(last)];
+    },
+    async entries() {
+      const rows = await run(() => liveEntries.all({ now: Date.now() }));
+      return rows.map(([key, issuedBeforeMs, expiresAtMs]) => [
+        key,
+        { issuedBeforeMs: issuedBeforeMs ?? undefined, expiresAtMs: expiresAtMs ?? undefined },
+      ]);
+    },
+    async changesAfter(position, limit) {
+      const rows = await run(() => logAfter.all(Number(position[0]), limit));
+      const changes = rows.map((row) => loggedChange(0, String(row.id), eventOfRow(row)));
+      return { changes, position: changes.length === 0 ? position : [changes.at(-1)!.id], complete: rows.length < limit };
+    },
+    changeOf: (event) => loggedChange(0, event.id, event),
+    isPosition: (position) => position.length === 1 && /^(0|[1-9][0-9]{0,15})$/.test(position[0]!),
+    compareIds: (a, b) => Number(a) - Number(b),
+    onChange(listener) {
+      listeners.add(listener);
+      if (poller === undefined) {
+        poller = setInterval(pollVersion, CHANGE_POLL_MS);
+        poller.unref();
+      }
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0 && poller !== undefined) {
+          clearInterval(poller);
+          poller = undefined;
+        }
+      };
+    },
+  };
+
   return {
+    log,
     check(keys) {
       return new Promise((resolve, reject) => {
         if (pending.length === 0) setImmediate(checkBatch);
@@ -193,10 +271,10 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       });
     },
     revoke(id, request) {
-      return run(() => revoke.immediate(id, request));
+      return run(() => revoke.immediate(id, request)).then(afterChange);
     },
     restore(id, request) {
-      return run(() => restore.immediate(id, request));
+      return run(() => restore.immediate(id, request)).then(afterChange);
     },
     async lookup(id) {
       return entryOf(await run(() => current.get({ key: entryKey(id), now: Date.now() })));
@@ -214,6 +292,8 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     },
     async close() {
       clearInterval(sweeper);
+      if (poller !== undefined) clearInterval(poller);
+      listeners.clear();
       if (db.open) db.close();
     },
   };
@@ -249,7 +329,8 @@ function migrate(db: Database.Database): void {
       issued_before_ms INTEGER,
       actor TEXT NOT NULL,
       reason TEXT,
-      client_id TEXT
+      client_id TEXT,
+      expires_at_ms INTEGER
     )`);
     // Version 0 kept token revocations only, in `revocations`.
     const legacy = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'revocations'").get();
@@ -265,6 +346,7 @@ function migrate(db: Database.Database): void {
   db.transaction(() => {
     const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('audit_events')").all();
     if (!columns.some((c) => c.name === "client_id")) db.exec("ALTER TABLE audit_events ADD COLUMN client_id TEXT");
+    if (!columns.some((c) => c.name === "expires_at_ms")) db.exec("ALTER TABLE audit_events ADD COLUMN expires_at_ms INTEGER");
   }).immediate();
 }
 
@@ -278,6 +360,7 @@ interface EventRow {
   jti: string | null;
   subject: string | null;
   issued_before_ms: number | null;
+  expires_at_ms: number | null;
   actor: AuditEvent["actor"];
   client_id: string | null;
   reason: string | null;
@@ -294,6 +377,7 @@ function eventOfRow(row: EventRow): AuditEvent {
     jti: row.jti ?? undefined,
     subject: row.subject ?? undefined,
     issuedBeforeMs: row.issued_before_ms ?? undefined,
+    expiresAtMs: row.expires_at_ms ?? undefined,
     actor: row.actor,
     clientId: row.client_id ?? undefined,
     reason: row.reason ?? undefined,

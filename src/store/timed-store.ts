@@ -30,5 +30,6 @@ export function timedStore(store: RevocationStore, onRoundTrip: RoundTripListene
     history: (limit, before) => time("history", () => store.history(limit, before)),
     ping: () => time("ping", () => store.ping()),
     close: () => store.close(),
+    log: store.log,
   };
 }
