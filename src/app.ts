@@ -7,6 +7,9 @@ import type { Logger } from "./logger.js";
 import { createCallObserver, labelled } from "./call-observer.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createServer } from "./server/create-server.js";
+import { mirroredStore } from "./feed/mirrored-store.js";
+import { StoreFollower } from "./feed/store-follower.js";
+import { watchRevocationsHandler } from "./feed/watch-revocations.js";
 import { createGateways } from "./gateway/gateways.js";
 import { createTokenService, type TokenServiceDeps } from "./service/token-service.js";
 import { openStore } from "./store/open-store.js";
@@ -41,9 +44,19 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const [operation, outcome] = key.split(" ") as [string, string];
     return metrics.storeSeconds.labels(operation, outcome);
   });
-  const store = timedStore(rawStore, (operation, seconds, ok) =>
-    storeTimers(ok ? `${operation} ok` : `${operation} error`).observe(seconds),
+  const follower = new StoreFollower({
+    log: rawStore.log,
+    onError: everyFewSeconds((err) => logger.warn({ err }, "revocation feed: reading the store failed; retrying")),
+  });
+  const store = mirroredStore(
+    timedStore(rawStore, (operation, seconds, ok) => storeTimers(ok ? `${operation} ok` : `${operation} error`).observe(seconds)),
+    follower,
+    { answerChecks: config.feed.cache === "mirror", maxStalenessMs: config.feed.maxStalenessMs },
   );
+  if (config.feed.cache === "mirror") {
+    // Until the first snapshot is in, Info asks the store.
+    follower.start().catch(() => {});
+  }
   try {
     const deps: TokenServiceDeps = {
       verifier: createVerifier(config.jwt, keys),
@@ -61,6 +74,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     let stopping = false; // from SIGTERM on, not ready: load balancers take the instance out while it drains
     const server = createServer({
       handlers,
+      watchRevocations: watchRevocationsHandler({ follower, feedKey: config.feed.feedKey, adminKey: config.adminKey }),
       ready: () => (stopping ? Promise.resolve(false) : ready(store)),
       metrics,
       maxHeaderBytes: config.maxHeaderBytes,
@@ -89,6 +103,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     keys.close();
     throw err;
   }
+}
+
+/** Calls `report` at most once every five seconds (a store outage fails every read). */
+function everyFewSeconds(report: (err: Error) => void): (err: Error) => void {
+  let last = 0;
+  return (err) => {
+    if (Date.now() - last < 5000) return;
+    last = Date.now();
+    report(err);
+  };
 }
 
 /** Counts connections closed for a limit, one child per reason. */

@@ -77,6 +77,8 @@ export interface Config {
   workers: number;
   /** What the gateway endpoints (ext_authz, /auth, OAuth) need. */
   gateways: GatewayConfig;
+  /** The revocation feed (WatchRevocations) and the in-process mirror. */
+  feed: FeedConfig;
   /** What a connection may cost before it is closed: see {@link ConnectionLimits}. */
   connections: ConnectionLimits;
   /** Graceful stop: how long to keep serving after SIGTERM, and the hard deadline. */
@@ -89,6 +91,16 @@ export interface GatewayConfig {
   oauthClients: ReadonlyMap<string, string>;
   /** ext_authz: remove `authorization` from the request before it reaches the upstream. */
   removeAuthorization: boolean;
+}
+
+/** The revocation feed's settings. */
+export interface FeedConfig {
+  /** FEED_KEY: opens WatchRevocations (read-only); undefined: ADMIN_KEY does. */
+  feedKey: string | undefined;
+  /** REVOCATION_CACHE: "store" (Info asks the store each time) or "mirror" (Info answers from the in-process mirror). */
+  cache: "store" | "mirror";
+  /** MIRROR_MAX_STALENESS_MS: past this lag the mirror is not trusted and Info asks the store. */
+  maxStalenessMs: number;
 }
 
 /** Where the Redis store lives: one server, a Sentinel-watched master, or a Cluster. */
@@ -142,7 +154,6 @@ export function loadConfig(env: Env = process.env): Config {
   if (maxHeaderBytes < maxTokenBytes + 1024) {
     throw new ConfigError(`MAX_HEADER_BYTES: must leave room for a token of MAX_TOKEN_BYTES (${maxTokenBytes}) plus 1024`);
   }
-  const maxLifetime = integer(env, "JWT_MAX_LIFETIME_SECONDS", 0, 0, 10 * 365 * 86400);
   const production = env.NODE_ENV === "production";
   const redis = redisStore(env, timeoutMs, production);
   const adminKey = nonEmpty(env, "ADMIN_KEY");
@@ -151,20 +162,18 @@ export function loadConfig(env: Env = process.env): Config {
       `ADMIN_KEY: NODE_ENV=production needs at least ${MIN_PRODUCTION_ADMIN_KEY_CHARS} characters (got ${adminKey.length}); generate one with: openssl rand -base64 33`,
     );
   }
+  const feedKey = nonEmpty(env, "FEED_KEY");
+  if (production && feedKey !== undefined && feedKey.length < MIN_PRODUCTION_ADMIN_KEY_CHARS) {
+    throw new ConfigError(
+      `FEED_KEY: NODE_ENV=production needs at least ${MIN_PRODUCTION_ADMIN_KEY_CHARS} characters (got ${feedKey.length}); generate one with: openssl rand -base64 33`,
+    );
+  }
   return {
     port: integer(env, "PORT", 35000, 0, 65535),
     host: nonEmpty(env, "HOST"),
     maxHeaderBytes,
     maxBodyBytes: integer(env, "MAX_BODY_BYTES", 65536, 1024, 16 * 1048576),
-    jwt: {
-      ...keyAndAlgorithms(env),
-      issuer: nonEmpty(env, "JWT_ISSUER") ?? DEFAULT_JWT_ISSUER,
-      audience: list(env, "JWT_AUDIENCE"),
-      requiredClaims: list(env, "JWT_REQUIRED_CLAIMS") ?? [],
-      maxLifetimeSeconds: maxLifetime === 0 ? undefined : maxLifetime,
-      clockToleranceSeconds: integer(env, "JWT_CLOCK_TOLERANCE_SECONDS", 5, 0, 3600),
-      maxTokenBytes,
-    },
+    jwt: loadJwtConfig(env),
     adminKey,
     store: redis ?? { kind: "sqlite", path: nonEmpty(env, "SQLITE_PATH") ?? "./data/tokens.db", timeoutMs },
     failOpen: boolean(env, "FAIL_OPEN", false),
@@ -176,6 +185,11 @@ export function loadConfig(env: Env = process.env): Config {
       oauthClients: oauthClients(env, production),
       removeAuthorization: boolean(env, "EXT_AUTHZ_REMOVE_AUTHORIZATION", false),
     },
+    feed: {
+      feedKey,
+      cache: oneOf(env, "REVOCATION_CACHE", ["store", "mirror"], "store"),
+      maxStalenessMs: integer(env, "MIRROR_MAX_STALENESS_MS", 3000, 100, 3_600_000),
+    },
     connections: {
       idleTimeoutMs: integer(env, "HTTP_IDLE_TIMEOUT_MS", 65_000, 100, 3_600_000),
       headersTimeoutMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
@@ -186,6 +200,24 @@ export function loadConfig(env: Env = process.env): Config {
       drainMs: integer(env, "SHUTDOWN_DRAIN_MS", 500, 0, 600_000),
       timeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 3_600_000),
     },
+  };
+}
+
+/**
+ * The token rules alone (JWT_* and MAX_TOKEN_BYTES), validated as the
+ * service validates them: `token-blacklist/client` reads its `jwt` options
+ * through this, so a checker and the service agree on every token.
+ */
+export function loadJwtConfig(env: Env): JwtConfig {
+  const maxLifetime = integer(env, "JWT_MAX_LIFETIME_SECONDS", 0, 0, 10 * 365 * 86400);
+  return {
+    ...keyAndAlgorithms(env),
+    issuer: nonEmpty(env, "JWT_ISSUER") ?? DEFAULT_JWT_ISSUER,
+    audience: list(env, "JWT_AUDIENCE"),
+    requiredClaims: list(env, "JWT_REQUIRED_CLAIMS") ?? [],
+    maxLifetimeSeconds: maxLifetime === 0 ? undefined : maxLifetime,
+    clockToleranceSeconds: integer(env, "JWT_CLOCK_TOLERANCE_SECONDS", 5, 0, 3600),
+    maxTokenBytes: integer(env, "MAX_TOKEN_BYTES", 8192, 64, 65536),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { ServiceImpl } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -23,6 +24,8 @@ import { createSinglePortServer, type SinglePortServer } from "./single-port.js"
 /** Options for {@link createServer}. */
 export interface ServerOptions {
   handlers: TokenServiceHandlers;
+  /** WatchRevocations, the server-streaming feed (Connect's handlers serve it); undefined: UNIMPLEMENTED. */
+  watchRevocations?: ServiceImpl<typeof TokenService>["watchRevocations"];
   /** True while requests can be served (the store answers): drives /readyz and gRPC health. */
   ready: () => Promise<boolean>;
   /** Served as Prometheus text at GET /metrics. */
@@ -82,7 +85,7 @@ export function createServer(options: ServerOptions): SinglePortServer {
         ]),
     createConnectHandlers({
       routes: (router) => {
-        router.service(TokenService, options.handlers);
+        router.service(TokenService, { ...options.handlers, watchRevocations: options.watchRevocations });
         if (gateways !== undefined) router.service(Authorization, gateways.authorization);
         router.service(Health, health);
         router.service(ServerReflectionV1, reflection.v1);
