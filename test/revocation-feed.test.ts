@@ -1,0 +1,434 @@
+import { createServer as createH2cServer } from "node:http2";
+import { createServer as createHttpServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { connectNodeAdapter, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TokenService, WatchRevocationsResponse_SnapshotReason as SnapshotReason } from "../gen/tokens/v1/token_service_pb.js";
+import { createTokenChecker, tokenCheckInterceptor, tokenCheckMiddleware, verifiedToken, verifiedTokenOf } from "../src/client/index.js";
+import { fingerprint } from "../src/jwt/fingerprint.js";
+import { entryKey, type EntryId } from "../src/store/revocation-store.js";
+import { eventually } from "./helpers/eventually.js";
+import { FeedReader } from "./helpers/feed-reader.js";
+import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { startCluster, type TestCluster } from "./helpers/redis-topologies.js";
+import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
+import { ISSUER, SECRET, mint } from "./helpers/tokens.js";
+
+const FEED_KEY = "test-feed-key-0123456789abcdef";
+const admin = { "x-admin-key": ADMIN_KEY };
+const tokenClient = (baseUrl: string): Client<typeof TokenService> =>
+  createClient(TokenService, createConnectTransport({ baseUrl, httpVersion: "2" }));
+
+/** Drains one WatchRevocations call until it fails or ends; returns the error. */
+async function firstError(call: AsyncIterable<unknown>): Promise<ConnectError | undefined> {
+  try {
+    for await (const _ of call) return undefined;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  return undefined;
+}
+
+describe("WatchRevocations access", () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startService({ FEED_KEY });
+  });
+  afterAll(async () => {
+    await service.close();
+  });
+
+  it.each([
+    ["no key", {}],
+    ["a wrong feed key", { "x-feed-key": `${FEED_KEY}x` }],
+    ["the admin key in x-feed-key while FEED_KEY is set", { "x-feed-key": ADMIN_KEY }],
+    ["the feed key in x-admin-key", { "x-admin-key": FEED_KEY }],
+  ])("refuses %s with PERMISSION_DENIED, on Connect and on gRPC", async (_case, headers) => {
+    const overConnect = tokenClient(service.baseUrl).watchRevocations({}, { headers });
+    expect((await firstError(overConnect))?.code).toBe(Code.PermissionDenied);
+    const grpc = createClient(TokenService, createGrpcTransport({ baseUrl: service.baseUrl }));
+    expect((await firstError(grpc.watchRevocations({}, { headers })))?.code).toBe(Code.PermissionDenied);
+  });
+
+  it.each([
+    ["x-feed-key", FEED_KEY],
+    ["x-admin-key", ADMIN_KEY],
+  ])("opens with %s", async (header, key) => {
+    const reader = new FeedReader(key, header);
+    reader.open(service.baseUrl);
+    expect(await eventually(async () => reader.heartbeats > 0)).toBe(true);
+    expect(reader.starts).toEqual([SnapshotReason.NO_CURSOR]);
+    await reader.close();
+  });
+
+  it("refuses a cursor it never handed out with INVALID_ARGUMENT", async () => {
+    for (const cursor of ["abc", "1,2", "-1", "0-0", "9".repeat(30)]) {
+      const error = await firstError(tokenClient(service.baseUrl).watchRevocations({ cursor }, { headers: { "x-feed-key": FEED_KEY } }));
+      expect(error?.code, cursor).toBe(Code.InvalidArgument);
+    }
+  });
+
+  it("carries fingerprints, never a token", async () => {
+    const token = mint();
+    await tokenClient(service.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+    const reader = new FeedReader(FEED_KEY);
+    reader.open(service.baseUrl);
+    expect(await eventually(async () => reader.held.has(fingerprint(token)))).toBe(true);
+    await reader.close();
+    for (const key of reader.held.keys()) expect(key).not.toContain(token.split(".")[1]!);
+  });
+});
+
+/** One random change, through one of two instances. */
+type Op =
+  | { via: 0 | 1; kind: "revoke-token"; token: number; shortLived: boolean }
+  | { via: 0 | 1; kind: "restore-token"; token: number }
+  | { via: 0 | 1; kind: "revoke-jti" | "restore-jti"; jti: number }
+  | { via: 0 | 1; kind: "revoke-subject"; subject: number; cutoffOffsetMs: number }
+  | { via: 0 | 1; kind: "restore-subject"; subject: number };
+
+const via = fc.constantFrom(0 as const, 1 as const);
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ via, kind: fc.constant("revoke-token" as const), token: fc.nat(5), shortLived: fc.boolean() }),
+  fc.record({ via, kind: fc.constant("restore-token" as const), token: fc.nat(5) }),
+  fc.record({ via, kind: fc.constantFrom("revoke-jti" as const, "restore-jti" as const), jti: fc.nat(3) }),
+  fc.record({ via, kind: fc.constant("revoke-subject" as const), subject: fc.nat(2), cutoffOffsetMs: fc.integer({ min: -60_000, max: 0 }) }),
+  fc.record({ via, kind: fc.constant("restore-subject" as const), subject: fc.nat(2) }),
+);
+
+/**
+ * The property: after any sequence of changes made through two instances,
+ * a feed reader on each (one of them reconnecting half-way, to the other
+ * instance, with its cursor) holds exactly the entries the store holds.
+ */
+function feedMatchesStore(name: string, env: () => Record<string, string>) {
+  describe(`the feed equals the store after random changes through two instances (${name})`, () => {
+    let a: TestService;
+    let b: TestService;
+    beforeAll(async () => {
+      // Entries of short-lived tokens expire during a run: no clock tolerance, and a 2 s lifetime limit.
+      const common = { FEED_KEY, JWT_CLOCK_TOLERANCE_SECONDS: "0", ...env() };
+      a = await startService(common);
+      b = await startService(common);
+    });
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+    });
+
+    it("snapshot + changes = the store's entries (property, 15 runs)", async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
+          const run = crypto.randomUUID();
+          const tokens = Array.from({ length: 6 }, (_, i) => mint({ sub: `${run}-t${i}` }));
+          const shortTokens = Array.from({ length: 6 }, (_, i) => mint({ sub: `${run}-s${i}` }, { expiresInSeconds: 1 }));
+          const clients = [tokenClient(a.baseUrl), tokenClient(b.baseUrl)];
+          const onA = new FeedReader(FEED_KEY);
+          const moving = new FeedReader(FEED_KEY);
+          onA.open(a.baseUrl);
+          moving.open(b.baseUrl);
+          const touched = new Map<string, EntryId>();
+          const touch = (id: EntryId) => touched.set(entryKey(id), id);
+          for (const [i, step] of ops.entries()) {
+            if (i === Math.floor(ops.length / 2)) {
+              await moving.close();
+              moving.open(a.baseUrl); // resumes from its cursor on the other instance
+            }
+            const client = clients[step.via]!;
+            switch (step.kind) {
+              case "revoke-token": {
+                const token = (step.shortLived ? shortTokens : tokens)[step.token]!;
+                touch({ scope: "token", fingerprint: fingerprint(token) });
+                await client.blacklist({ token }, { headers: admin }).catch(() => {}); // a short-lived token may have expired
+                break;
+              }
+              case "restore-token":
+                touch({ scope: "token", fingerprint: fingerprint(tokens[step.token]!) });
+                await client.unblacklist({ token: tokens[step.token]! }, { headers: admin });
+                break;
+              case "revoke-jti":
+              case "restore-jti": {
+                const jti = `${run}-j${step.jti}`;
+                touch({ scope: "jti", issuer: ISSUER, jti });
+                if (step.kind === "revoke-jti") await client.revokeJti({ jti }, { headers: admin });
+                else await client.restoreJti({ jti }, { headers: admin });
+                break;
+              }
+              case "revoke-subject": {
+                const subject = `${run}-u${step.subject}`;
+                touch({ scope: "subject", issuer: ISSUER, subject });
+                const issuedBefore = timestampFromMs(Date.now() + step.cutoffOffsetMs);
+                await client.revokeSubject({ subject, issuedBefore }, { headers: admin });
+                break;
+              }
+              case "restore-subject": {
+                const subject = `${run}-u${step.subject}`;
+                touch({ scope: "subject", issuer: ISSUER, subject });
+                await client.restoreSubject({ subject }, { headers: admin });
+                break;
+              }
+            }
+          }
+          // What the store holds for every key the run touched, asked through its own lookup.
+          let truth = new Map<string, number | undefined>();
+          const readTruth = async () => {
+            truth = new Map();
+            for (const [key, id] of touched) {
+              const entry = await a.app.store.lookup(id);
+              if (entry !== undefined) truth.set(key, entry.issuedBeforeMs);
+            }
+          };
+          const held = (reader: FeedReader) =>
+            new Map([...reader.live()].filter(([key]) => touched.has(key)).map(([key, entry]) => [key, entry.issuedBeforeMs]));
+          const settled = await eventually(async () => {
+            const now = Date.now();
+            // An entry expiring this very moment may be gone from one side and not the other yet.
+            const expiringNow = (reader: FeedReader) =>
+              [...reader.held].some(([key, e]) => touched.has(key) && e.expiresAtMs !== undefined && Math.abs(e.expiresAtMs - now) < 1500);
+            if (expiringNow(onA) || expiringNow(moving)) return false;
+            await readTruth();
+            return sameEntries(held(onA), truth) && sameEntries(held(moving), truth);
+          }, 15_000);
+          await onA.close();
+          await moving.close();
+          expect(moving.starts[0]).toBe(SnapshotReason.NO_CURSOR);
+          expect(moving.starts.slice(1)).toEqual(["resumed"]);
+          if (!settled) {
+            // Say what differs.
+            expect(Object.fromEntries(held(onA))).toEqual(Object.fromEntries(truth));
+            expect(Object.fromEntries(held(moving))).toEqual(Object.fromEntries(truth));
+          }
+        }),
+        { numRuns: 15 },
+      );
+    }, 180_000);
+  });
+}
+
+function sameEntries(a: Map<string, number | undefined>, b: Map<string, number | undefined>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, cutoff] of a) if (!b.has(key) || b.get(key) !== cutoff) return false;
+  return true;
+}
+
+const shared = { dir: "" };
+feedMatchesStore("SQLite file shared by two instances", () => ({ SQLITE_PATH: `${shared.dir}/tokens.db` }));
+
+let redis: TestRedis;
+let cluster: TestCluster;
+beforeAll(async () => {
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  shared.dir = mkdtempSync(join(tmpdir(), "tb-feed-"));
+  [redis, cluster] = await Promise.all([startRedis(), startCluster()]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([redis?.stop(), cluster?.stop()]);
+});
+feedMatchesStore("one Redis", () => ({ REDIS_URL: redis.url }));
+feedMatchesStore("Redis Cluster", () => cluster.env);
+
+describe("cursors", () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startService({ FEED_KEY, REDIS_URL: redis.url });
+  });
+  afterAll(async () => {
+    await service.close();
+  });
+
+  it("a cursor from before an instance started gets a fresh snapshot, saying why", async () => {
+    const reader = new FeedReader(FEED_KEY);
+    reader.open(service.baseUrl);
+    expect(await eventually(async () => reader.heartbeats > 0)).toBe(true);
+    await reader.close();
+    const client = tokenClient(service.baseUrl);
+    const token = mint();
+    await client.blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+    const later = await startService({ FEED_KEY, REDIS_URL: redis.url });
+    try {
+      reader.open(later.baseUrl);
+      expect(await eventually(async () => reader.held.has(fingerprint(token)))).toBe(true);
+      expect(reader.starts).toEqual([SnapshotReason.NO_CURSOR, SnapshotReason.CURSOR_TOO_OLD]);
+      await reader.close();
+    } finally {
+      await later.close();
+    }
+  });
+
+  it("a cursor still held resumes with only what was missed", async () => {
+    const reader = new FeedReader(FEED_KEY);
+    reader.open(service.baseUrl);
+    expect(await eventually(async () => reader.heartbeats > 0)).toBe(true);
+    await reader.close();
+    const before = reader.messages;
+    const client = tokenClient(service.baseUrl);
+    const missed = [mint(), mint(), mint()];
+    for (const token of missed) await client.blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+    reader.open(service.baseUrl);
+    expect(await eventually(async () => missed.every((token) => reader.held.has(fingerprint(token))))).toBe(true);
+    await reader.close();
+    expect(reader.starts).toEqual([SnapshotReason.NO_CURSOR, "resumed"]);
+    // resumed + 3 changes, and heartbeats: no snapshot entries.
+    expect(reader.messages - before - reader.heartbeats).toBeLessThanOrEqual(4 + reader.heartbeats);
+  });
+});
+
+describe("REVOCATION_CACHE=mirror", () => {
+  let writer: TestService;
+  let mirror: TestService;
+  let ownRedis: TestRedis;
+  beforeAll(async () => {
+    ownRedis = await startRedis();
+    writer = await startService({ REDIS_URL: ownRedis.url });
+    mirror = await startService({ REDIS_URL: ownRedis.url, REVOCATION_CACHE: "mirror", MIRROR_MAX_STALENESS_MS: "2500", STORE_TIMEOUT_MS: "300" });
+  });
+  afterAll(async () => {
+    await writer?.close();
+    await mirror?.close();
+    await ownRedis?.stop();
+  });
+
+  it("refuses a token revoked through another instance once the feed delivers it, and its own revocations at once", async () => {
+    const token = mint();
+    const info = () => tokenClient(mirror.baseUrl).info({}, { headers: { authorization: `Bearer ${token}` } });
+    expect((await info()).success).toBe(true);
+    await tokenClient(writer.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+    expect(await eventually(async () => (await info().then(() => "valid", (e) => ConnectError.from(e).code)) === Code.Unauthenticated, 5000)).toBe(true);
+    const own = mint();
+    await tokenClient(mirror.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${own}` } });
+    const error = await tokenClient(mirror.baseUrl).info({}, { headers: { authorization: `Bearer ${own}` } }).catch((e) => ConnectError.from(e));
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).rawMessage).toBe("Token is blacklisted");
+  });
+
+  it("answers from memory while the store is down, until the staleness bound; then UNAVAILABLE", async () => {
+    const valid = mint();
+    const revoked = mint();
+    await tokenClient(writer.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${revoked}` } });
+    const codeOf = (token: string) =>
+      tokenClient(mirror.baseUrl)
+        .info({}, { headers: { authorization: `Bearer ${token}` } })
+        .then(
+          () => "valid",
+          (e) => Code[ConnectError.from(e).code],
+        );
+    expect(await eventually(async () => (await codeOf(revoked)) === "Unauthenticated", 5000)).toBe(true);
+    await ownRedis.kill();
+    try {
+      expect(await codeOf(valid)).toBe("valid");
+      expect(await codeOf(revoked)).toBe("Unauthenticated");
+      expect(await eventually(async () => (await codeOf(valid)) === "Unavailable", 8000)).toBe(true);
+      expect(await codeOf(revoked)).not.toBe("valid");
+    } finally {
+      await ownRedis.restart();
+    }
+    expect(await eventually(async () => (await codeOf(valid)) === "valid", 10_000)).toBe(true);
+  });
+});
+
+describe("token-blacklist/client", () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startService({ FEED_KEY, REDIS_URL: redis.url });
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+  const jwt = { secret: SECRET, issuer: ISSUER };
+
+  it("answers as Info does: valid with claims, revoked with Info's message, invalid with the verifier's", async () => {
+    const checker = await createTokenChecker({ baseUrl: service.baseUrl, feedKey: FEED_KEY, jwt });
+    try {
+      await checker.ready();
+      const client = tokenClient(service.baseUrl);
+      const token = mint({ sub: `c-${crypto.randomUUID()}` });
+      const verdict = await checker.check(token);
+      expect(verdict).toMatchObject({ valid: true, info: "Token is valid", claims: { sub: expect.any(String) } });
+      await client.blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+      expect(await eventually(async () => !(await checker.check(token)).valid, 5000)).toBe(true);
+      const asInfo = await client.info({}, { headers: { authorization: `Bearer ${token}` } }).catch((e) => ConnectError.from(e));
+      expect(await checker.check(token)).toEqual({ valid: false, code: "unauthenticated", message: (asInfo as ConnectError).rawMessage });
+      const wrong = mint({}, { secret: "not-the-secret" });
+      const wrongInfo = await client.info({}, { headers: { authorization: `Bearer ${wrong}` } }).catch((e) => ConnectError.from(e));
+      expect(await checker.check(wrong)).toEqual({ valid: false, code: "unauthenticated", message: (wrongInfo as ConnectError).rawMessage });
+      const subject = `s-${crypto.randomUUID()}`;
+      const early = mint({ sub: subject });
+      await client.revokeSubject({ subject, issuedBefore: timestampFromMs(Date.now() + 1000) }, { headers: admin });
+      expect(await eventually(async () => !(await checker.check(early)).valid, 5000)).toBe(true);
+      expect(await checker.check(early)).toMatchObject({ message: expect.stringMatching(/^Subject revoked at /) });
+    } finally {
+      await checker.close();
+    }
+  });
+
+  it("fails closed once the feed has been down longer than maxStalenessMs", async () => {
+    const own = await startService({ FEED_KEY, REDIS_URL: redis.url });
+    const checker = await createTokenChecker({ baseUrl: own.baseUrl, feedKey: FEED_KEY, jwt, maxStalenessMs: 1500 });
+    try {
+      await checker.ready();
+      const token = mint();
+      expect(await eventually(async () => (await checker.check(token)).valid, 5000)).toBe(true);
+      await own.close();
+      expect(await eventually(async () => (await checker.check(token)).valid === false, 8000)).toBe(true);
+      expect(await checker.check(token)).toMatchObject({ valid: false, code: "unavailable", message: expect.stringMatching(/stale/) });
+      expect(checker.stalenessMs()).toBeGreaterThan(1500);
+    } finally {
+      await checker.close();
+    }
+  });
+
+  it('with whenStale: "ask-service", asks Info while it has no mirror (here: a feed key the service refuses)', async () => {
+    const checker = await createTokenChecker({ baseUrl: service.baseUrl, feedKey: "wrong", jwt, whenStale: "ask-service" });
+    try {
+      const token = mint();
+      expect(await checker.check(token)).toMatchObject({ valid: true });
+      await tokenClient(service.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+      expect(await checker.check(token)).toEqual({ valid: false, code: "unauthenticated", message: "Token is blacklisted" });
+      expect(checker.stalenessMs()).toBe(Number.POSITIVE_INFINITY);
+    } finally {
+      await checker.close();
+    }
+  });
+
+  it("guards a connect-node service with its interceptor, and a node:http one with its middleware", async () => {
+    const checker = await createTokenChecker({ baseUrl: service.baseUrl, feedKey: FEED_KEY, jwt });
+    await checker.ready();
+    // A Connect service of the consumer's own (TokenService's Info, implemented by the consumer).
+    const guarded = createH2cServer(
+      connectNodeAdapter({
+        interceptors: [tokenCheckInterceptor(checker)],
+        routes: (router) =>
+          router.rpc(TokenService.method.info, async (_req, ctx) => ({ success: true, info: `hello ${String(ctx.values.get(verifiedToken)?.claims.sub)}` })),
+      }),
+    );
+    const plain: Server = createHttpServer((req, res) =>
+      tokenCheckMiddleware(checker)(req, res, () => res.end(`hello ${String(verifiedTokenOf(req)?.claims.sub)}`)),
+    );
+    await Promise.all([new Promise<void>((r) => guarded.listen(0, "127.0.0.1", r)), new Promise<void>((r) => plain.listen(0, "127.0.0.1", r))]);
+    try {
+      const own = tokenClient(`http://127.0.0.1:${(guarded.address() as AddressInfo).port}`);
+      const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/`;
+      const token = mint({ sub: "carol" });
+      expect((await own.info({}, { headers: { authorization: `Bearer ${token}` } })).info).toBe("hello carol");
+      expect(await (await fetch(plainUrl, { headers: { authorization: `Bearer ${token}` } })).text()).toBe("hello carol");
+      await tokenClient(service.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+      expect(await eventually(async () => !(await checker.check(token)).valid, 5000)).toBe(true);
+      const refused = await own.info({}, { headers: { authorization: `Bearer ${token}` } }).catch((e) => ConnectError.from(e));
+      expect(refused).toMatchObject({ code: Code.Unauthenticated, rawMessage: "Token is blacklisted" });
+      const response = await fetch(plainUrl, { headers: { authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(401);
+      expect(response.headers.get("www-authenticate")).toContain('error="invalid_token"');
+      expect(await response.json()).toEqual({ success: false, info: "Token is blacklisted", code: "unauthenticated" });
+      expect((await fetch(plainUrl)).status).toBe(401);
+    } finally {
+      guarded.close();
+      plain.close();
+      await checker.close();
+    }
+  });
+});
