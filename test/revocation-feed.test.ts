@@ -95,7 +95,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ via, kind: fc.constant("revoke-token" as const), token: fc.nat(5), shortLived: fc.boolean() }),
   fc.record({ via, kind: fc.constant("restore-token" as const), token: fc.nat(5) }),
   fc.record({ via, kind: fc.constantFrom("revoke-jti" as const, "restore-jti" as const), jti: fc.nat(3) }),
-  fc.record({ via, kind: fc.constant("revoke-subject" as const), subject: fc.nat(2), cutoffOffsetMs: fc.integer({ min: -60_000, max: 0 }) }),
+  fc.record({
+    via,
+    kind: fc.constant("revoke-subject" as const),
+    subject: fc.nat(2),
+    cutoffOffsetMs: fc.integer({ min: -60_000, max: 0 }),
+  }),
   fc.record({ via, kind: fc.constant("restore-subject" as const), subject: fc.nat(2) }),
 );
 
@@ -285,7 +290,12 @@ describe("REVOCATION_CACHE=mirror", () => {
   beforeAll(async () => {
     ownRedis = await startRedis();
     writer = await startService({ REDIS_URL: ownRedis.url });
-    mirror = await startService({ REDIS_URL: ownRedis.url, REVOCATION_CACHE: "mirror", MIRROR_MAX_STALENESS_MS: "2500", STORE_TIMEOUT_MS: "300" });
+    mirror = await startService({
+      REDIS_URL: ownRedis.url,
+      REVOCATION_CACHE: "mirror",
+      MIRROR_MAX_STALENESS_MS: "2500",
+      STORE_TIMEOUT_MS: "300",
+    });
   });
   afterAll(async () => {
     await writer?.close();
@@ -298,10 +308,21 @@ describe("REVOCATION_CACHE=mirror", () => {
     const info = () => tokenClient(mirror.baseUrl).info({}, { headers: { authorization: `Bearer ${token}` } });
     expect((await info()).success).toBe(true);
     await tokenClient(writer.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${token}` } });
-    expect(await eventually(async () => (await info().then(() => "valid", (e) => ConnectError.from(e).code)) === Code.Unauthenticated, 5000)).toBe(true);
+    expect(
+      await eventually(
+        async () =>
+          (await info().then(
+            () => "valid",
+            (e) => ConnectError.from(e).code,
+          )) === Code.Unauthenticated,
+        5000,
+      ),
+    ).toBe(true);
     const own = mint();
     await tokenClient(mirror.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${own}` } });
-    const error = await tokenClient(mirror.baseUrl).info({}, { headers: { authorization: `Bearer ${own}` } }).catch((e) => ConnectError.from(e));
+    const error = await tokenClient(mirror.baseUrl)
+      .info({}, { headers: { authorization: `Bearer ${own}` } })
+      .catch((e) => ConnectError.from(e));
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).rawMessage).toBe("Token is blacklisted");
   });
@@ -355,7 +376,11 @@ describe("token-blacklist/client", () => {
       expect(await checker.check(token)).toEqual({ valid: false, code: "unauthenticated", message: (asInfo as ConnectError).rawMessage });
       const wrong = mint({}, { secret: "not-the-secret" });
       const wrongInfo = await client.info({}, { headers: { authorization: `Bearer ${wrong}` } }).catch((e) => ConnectError.from(e));
-      expect(await checker.check(wrong)).toEqual({ valid: false, code: "unauthenticated", message: (wrongInfo as ConnectError).rawMessage });
+      expect(await checker.check(wrong)).toEqual({
+        valid: false,
+        code: "unauthenticated",
+        message: (wrongInfo as ConnectError).rawMessage,
+      });
       const subject = `s-${crypto.randomUUID()}`;
       const early = mint({ sub: subject });
       await client.revokeSubject({ subject, issuedBefore: timestampFromMs(Date.now() + 1000) }, { headers: admin });
@@ -403,13 +428,19 @@ describe("token-blacklist/client", () => {
       connectNodeAdapter({
         interceptors: [tokenCheckInterceptor(checker)],
         routes: (router) =>
-          router.rpc(TokenService.method.info, async (_req, ctx) => ({ success: true, info: `hello ${String(ctx.values.get(verifiedToken)?.claims.sub)}` })),
+          router.rpc(TokenService.method.info, async (_req, ctx) => ({
+            success: true,
+            info: `hello ${String(ctx.values.get(verifiedToken)?.claims.sub)}`,
+          })),
       }),
     );
     const plain: Server = createHttpServer((req, res) =>
       tokenCheckMiddleware(checker)(req, res, () => res.end(`hello ${String(verifiedTokenOf(req)?.claims.sub)}`)),
     );
-    await Promise.all([new Promise<void>((r) => guarded.listen(0, "127.0.0.1", r)), new Promise<void>((r) => plain.listen(0, "127.0.0.1", r))]);
+    await Promise.all([
+      new Promise<void>((r) => guarded.listen(0, "127.0.0.1", r)),
+      new Promise<void>((r) => plain.listen(0, "127.0.0.1", r)),
+    ]);
     try {
       const own = tokenClient(`http://127.0.0.1:${(guarded.address() as AddressInfo).port}`);
       const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/`;

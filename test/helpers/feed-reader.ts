@@ -34,7 +34,10 @@ export class FeedReader {
   private abort: AbortController | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly key: string, private readonly headerName = "x-feed-key") {}
+  constructor(
+    private readonly key: string,
+    private readonly headerName = "x-feed-key",
+  ) {}
 
   /** Opens a stream to `baseUrl`, from the cursor held (none at first). */
   open(baseUrl: string): void {
@@ -45,7 +48,10 @@ export class FeedReader {
     this.running = (async () => {
       let loading: Map<string, HeldEntry> | undefined;
       try {
-        for await (const message of client.watchRevocations({ cursor: this.cursor }, { headers: { [this.headerName]: this.key }, signal })) {
+        for await (const message of client.watchRevocations(
+          { cursor: this.cursor },
+          { headers: { [this.headerName]: this.key }, signal },
+        )) {
           this.messages++;
           const event = message.event;
           if (event.case === "snapshotStart") {
