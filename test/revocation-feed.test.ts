@@ -246,7 +246,7 @@ describe("cursors", () => {
     await service.close();
   });
 
-  it("a cursor from before an instance started gets a fresh snapshot, saying why", async () => {
+  it("a cursor from before an instance started resumes from the store's log", async () => {
     const reader = new FeedReader(FEED_KEY);
     reader.open(service.baseUrl);
     expect(await eventually(async () => reader.heartbeats > 0)).toBe(true);
@@ -258,10 +258,36 @@ describe("cursors", () => {
     try {
       reader.open(later.baseUrl);
       expect(await eventually(async () => reader.held.has(fingerprint(token)))).toBe(true);
-      expect(reader.starts).toEqual([SnapshotReason.NO_CURSOR, SnapshotReason.CURSOR_TOO_OLD]);
+      expect(reader.starts).toEqual([SnapshotReason.NO_CURSOR, "resumed"]);
       await reader.close();
     } finally {
       await later.close();
+    }
+  });
+
+  it("a cursor whose changes the log no longer holds gets a fresh snapshot, saying why", async () => {
+    // A stream capped at one event (Redis trims it to about a hundred).
+    const env = { FEED_KEY, REDIS_URL: redis.url, REDIS_KEY_PREFIX: `capped-${crypto.randomUUID()}:`, HISTORY_MAX_EVENTS: "1" };
+    const capped = await startService(env);
+    try {
+      const reader = new FeedReader(FEED_KEY);
+      reader.open(capped.baseUrl);
+      expect(await eventually(async () => reader.heartbeats > 0)).toBe(true);
+      await reader.close();
+      const client = tokenClient(capped.baseUrl);
+      const tokens = Array.from({ length: 300 }, () => mint());
+      for (const token of tokens) await client.blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+      const later = await startService(env);
+      try {
+        reader.open(later.baseUrl);
+        expect(await eventually(async () => tokens.every((token) => reader.held.has(fingerprint(token))))).toBe(true);
+        expect(reader.starts).toEqual([SnapshotReason.NO_CURSOR, SnapshotReason.CURSOR_TOO_OLD]);
+        await reader.close();
+      } finally {
+        await later.close();
+      }
+    } finally {
+      await capped.close();
     }
   });
 

@@ -84,11 +84,14 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
     context.signal.addEventListener("abort", onAbort);
     try {
       let sent: string[];
-      const resume = requested === undefined ? { held: false as const } : follower.resume(requested);
-      if (resume.held) {
+      // Resume from the follower's recent changes, else from the store's log (a cursor from before
+      // this instance started, or from another instance), else start over with a snapshot.
+      const recent = requested === undefined ? { held: false as const } : follower.resume(requested);
+      const missed = recent.held ? recent.changes : requested === undefined ? undefined : await changesInLog(follower, requested);
+      if (missed !== undefined) {
         sent = [...requested!];
         yield { event: { case: "resumed", value: { cursor: request.cursor } } };
-        for (const change of resume.changes) {
+        for (const change of missed) {
           const message = changeMessage(follower, sent, change);
           if (message !== undefined) yield message;
         }
@@ -139,6 +142,33 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
       context.signal.removeEventListener("abort", onAbort);
     }
   };
+}
+
+/** Changes replayed from the store's log for a resumed stream, at most this many; past it a snapshot is cheaper. */
+const MAX_REPLAY = 100_000;
+
+/**
+ * Every change after `cursor` still in the store's log, or undefined when
+ * the log no longer holds them all, there are too many, or the store cannot
+ * answer (the caller sends a snapshot). Changes the follower applies while
+ * this reads reach the watcher's queue too; the watcher's cursor drops the
+ * copies.
+ */
+async function changesInLog(follower: StoreFollower, cursor: LogPosition): Promise<LoggedChange[] | undefined> {
+  const changes: LoggedChange[] = [];
+  let position = cursor;
+  try {
+    for (;;) {
+      const read = await follower.log.changesAfter(position, 1000);
+      if (read === "gone") return undefined;
+      changes.push(...read.changes);
+      position = read.position;
+      if (read.complete) return changes;
+      if (changes.length > MAX_REPLAY) return undefined;
+    }
+  } catch {
+    return undefined;
+  }
 }
 
 /** The heartbeat's lag: capped, since the field is 32 bits and a huge lag means "do not trust me". */

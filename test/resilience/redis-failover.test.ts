@@ -40,14 +40,20 @@ const topologies: Array<[string, () => Promise<Topology>]> = [
   ],
 ];
 
-/** Every key and value on each live master (replicas hold copies): strings, and stream entries. */
+/** Every key and value on each live master (replicas hold copies): strings, stream entries, and the entry indexes. */
 async function dumpAll(servers: TestRedis[]): Promise<string> {
   const out: string[] = [];
   for (const server of servers.filter((s) => s.alive())) {
     if (((await server.command("ROLE")) as string[])[0] !== "master") continue;
     for (const key of (await server.command("KEYS", "*")) as string[]) {
       const type = await server.command("TYPE", key);
-      out.push(key, JSON.stringify(type === "stream" ? await server.command("XRANGE", key, "-", "+") : await server.command("GET", key)));
+      const value =
+        type === "stream"
+          ? await server.command("XRANGE", key, "-", "+")
+          : type === "zset"
+            ? await server.command("ZRANGE", key, "0", "-1", "WITHSCORES")
+            : await server.command("GET", key);
+      out.push(key, JSON.stringify(value));
     }
   }
   return out.join("\n");

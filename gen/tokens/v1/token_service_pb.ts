@@ -1327,8 +1327,8 @@ export enum WatchRevocationsResponse_SnapshotReason {
   NO_CURSOR = 1,
 
   /**
-   * The changes after the request's cursor are no longer held (the cursor
-   * is too old, or this instance started after it): start over.
+   * The store's history no longer holds every change after the request's
+   * cursor (Redis keeps about HISTORY_MAX_EVENTS): start over.
    *
    * @generated from enum value: SNAPSHOT_REASON_CURSOR_TOO_OLD = 2;
    */
@@ -1600,11 +1600,13 @@ export const TokenService: GenService<{
    * does). Needs the `x-feed-key` header (the server's FEED_KEY, or ADMIN_KEY
    * when FEED_KEY is unset), or `x-admin-key`; otherwise PERMISSION_DENIED.
    *
-   * Without a cursor, or when the changes after the cursor are no longer held,
-   * the stream starts with a snapshot: `snapshot_start` (saying why),
-   * one `snapshot_entry` per entry in force, then `snapshot_end` with the
-   * cursor of the state they make up. With a cursor whose changes are still
-   * held, it starts with `resumed` and sends only what came after it. Then
+   * Without a cursor, or when the store's history no longer holds every change
+   * after the cursor, the stream starts with a snapshot: `snapshot_start`
+   * (saying why), one `snapshot_entry` per entry in force, then `snapshot_end`
+   * with the cursor of the state they make up. With a cursor whose changes are
+   * still held (by this instance, or in the store's history: a cursor from
+   * another instance, or from before a restart, will do), it starts with
+   * `resumed` and sends only what came after it. Then
    * each `change` carries its own cursor; while nothing changes a `heartbeat`
    * comes every second with the current cursor. Keep the last cursor received
    * and send it when reconnecting.
