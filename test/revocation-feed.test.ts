@@ -489,3 +489,27 @@ describe("token-blacklist/client", () => {
     }
   });
 });
+
+describe("Redis entries written before the feed existed", () => {
+  it("are indexed once at start-up, so the snapshot has them, with their cutoffs and expiries", async () => {
+    const { openRedisStore } = await import("../src/store/redis-store.js");
+    const prefix = `legacy-${crypto.randomUUID()}:`;
+    const fp = fingerprint(mint());
+    const jtiKey = entryKey({ scope: "jti", issuer: ISSUER, jti: "old-jti" });
+    const subjectKey = entryKey({ scope: "subject", issuer: ISSUER, subject: "old-bob" });
+    // What an earlier version wrote: entry keys, no index.
+    await redis.command("SET", prefix + fp, "1", "PX", "600000");
+    await redis.command("SET", prefix + jtiKey, "1");
+    await redis.command("SET", prefix + subjectKey, "1700000000000");
+    const store = await openRedisStore({ topology: { mode: "single", url: redis.url }, keyPrefix: prefix, timeoutMs: 1000, historyMaxEvents: 1000 });
+    try {
+      const entries = new Map(await store.log.entries());
+      expect([...entries.keys()].sort()).toEqual([fp, jtiKey, subjectKey].sort());
+      expect(entries.get(subjectKey)).toEqual({ issuedBeforeMs: 1_700_000_000_000, expiresAtMs: undefined });
+      expect(entries.get(jtiKey)?.expiresAtMs).toBeUndefined();
+      expect(entries.get(fp)?.expiresAtMs).toBeGreaterThan(Date.now() + 590_000);
+    } finally {
+      await store.close();
+    }
+  });
+});
