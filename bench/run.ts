@@ -29,6 +29,7 @@ import { makeTestCert } from "../test/helpers/tls-cert.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckRequestSchema } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { grpcLoad, httpLoad, pacedLoad, type GrpcMethod, type HttpRequestSpec, type LoadResult, type LoadTarget } from "./load.js";
+import { measureCheckerSpeed, measurePropagation, mirrorBytesPerEntry } from "./feed.js";
 import { startProcess, type BenchProcess } from "./processes.js";
 
 const { values } = parseArgs({
@@ -184,6 +185,9 @@ async function main(): Promise<void> {
   const serviceSqlite = stopsLater(await startProcess("service, SQLite", "dist/src/main.js", sqliteEnv, serverCpu));
   const serviceCluster = stopsLater(await startProcess("service, Cluster", "dist/src/main.js", clusterEnv, serverCpu));
   const serviceSentinel = stopsLater(await startProcess("service, Sentinel", "dist/src/main.js", sentinelEnv, serverCpu));
+  const serviceMirror = stopsLater(
+    await startProcess("service, REVOCATION_CACHE=mirror", "dist/src/main.js", { ...env, REVOCATION_CACHE: "mirror" }, serverCpu),
+  );
   const waitEnv = { REDIS_WAIT_REPLICAS: "1", STORE_TIMEOUT_MS: "1000", REDIS_WAIT_TIMEOUT_MS: "500" };
   const serviceClusterWait = stopsLater(
     await startProcess("service, Cluster, WAIT 1", "dist/src/main.js", { ...clusterEnv, ...waitEnv }, serverCpu),
@@ -259,6 +263,7 @@ async function main(): Promise<void> {
     ["REST GET /info, node:http baseline", baselineHttp, http(baselineHttp.port, rest)],
     ["REST GET /info", service, http(service.port, rest)],
     ["REST GET /info, SQLite", serviceSqlite, http(serviceSqlite.port, rest)],
+    ["REST GET /info, REVOCATION_CACHE=mirror", serviceMirror, http(serviceMirror.port, rest)],
     ["Connect JSON Info", service, http(service.port, connectJson)],
     ["Connect binary Info", service, http(service.port, connectBinary)],
     ["gRPC Info, grpc-js baseline", baselineGrpc, grpc({ port: baselineGrpc.port })],
@@ -293,6 +298,7 @@ async function main(): Promise<void> {
   };
   judge("REST GET /info", "REST GET /info, node:http baseline", 0.85);
   judge("REST GET /info, SQLite", "REST GET /info", 1.0);
+  judge("REST GET /info, REVOCATION_CACHE=mirror", "REST GET /info, node:http baseline", 1.2);
   judge("Connect JSON Info", "REST GET /info", 0.8);
   judge("Connect binary Info", "REST GET /info", 0.8);
   judge("gRPC Info", "gRPC Info, grpc-js baseline", 1.0);
@@ -363,6 +369,30 @@ async function main(): Promise<void> {
       revocationCount,
     )) / revocationCount;
 
+  // The revocation feed: propagation to a checker in another process and to an instance in mirror mode,
+  // the in-process check against Info over the network, and the mirror's memory per entry.
+  const issuer = "https://www.discogs.com/";
+  const propagation = await measurePropagation({
+    writerPort: service.port,
+    mirrorPort: serviceMirror.port,
+    feedKey: ADMIN_KEY,
+    secret,
+    issuer,
+    count: smoke ? 30 : 1000,
+    sign: (i) => jwt.sign({ sub: `propagation-${i}`, jti: `propagation-${i}` }, secret, { issuer, expiresIn: 3600 }),
+  });
+  const checkerSpeed = await measureCheckerSpeed({
+    port: serviceMirror.port,
+    feedKey: ADMIN_KEY,
+    secret,
+    issuer,
+    valid: valid[0]!,
+    revoked: revoked[0]!,
+    seconds: smoke ? 1.5 : seconds * 2,
+  });
+  const mirrorEntries = smoke ? 20_000 : 1_000_000;
+  const mirrorBytes = await mirrorBytesPerEntry(mirrorEntries);
+
   printTable(table);
   const summary = {
     machine: { cpus: cpus().length, node: process.version, serversPinnedToCpu: serverCpu ?? null },
@@ -376,11 +406,28 @@ async function main(): Promise<void> {
       sqliteFileBytesPerEntry: Math.round(sqliteBytesPerEntry),
       clusterBytesPerEntryOnMasters: Math.round(clusterBytesPerEntry),
     },
+    feed: {
+      propagation,
+      checker: checkerSpeed,
+      mirror: { entries: mirrorEntries, heapBytesPerEntry: Math.round(mirrorBytes) },
+    },
   };
   console.log(
     `\nrevocations: ${revocationCount}; Redis ${summary.revocations.redisBytesPerEntry} bytes/entry (used_memory delta; ` +
       `MEMORY USAGE of one key: ${redisMemoryUsage}); SQLite ${summary.revocations.sqliteFileBytesPerEntry} bytes/entry (file size); ` +
       `Cluster ${summary.revocations.clusterBytesPerEntryOnMasters} bytes/entry (used_memory delta summed over the 3 masters; replicas hold as much again)`,
+  );
+  const ms = (x: number) => x.toFixed(1);
+  console.log(
+    `feed: propagation over ${propagation.revocations} revocations, from the start of the revoke call: ` +
+      `checker in another process p50 ${ms(propagation.checkerP50Ms)} ms, p99 ${ms(propagation.checkerP99Ms)} ms; ` +
+      `instance in mirror mode p50 ${ms(propagation.mirrorInstanceP50Ms)} ms, p99 ${ms(propagation.mirrorInstanceP99Ms)} ms ` +
+      `(the revoke call alone: p50 ${ms(propagation.revokeCallP50Ms)} ms; target p99 < 50 ms)\n` +
+      `feed: check() in-process: valid mean ${checkerSpeed.validMeanMicros.toFixed(2)} µs, p99 ${checkerSpeed.validP99Micros.toFixed(2)} µs; ` +
+      `revoked mean ${checkerSpeed.revokedMeanMicros.toFixed(2)} µs, p99 ${checkerSpeed.revokedP99Micros.toFixed(2)} µs; ` +
+      `${Math.round(checkerSpeed.checksPerSecond)} checks/s vs ${Math.round(checkerSpeed.infoCallsPerSecond)} Info calls/s over the network ` +
+      `= ${checkerSpeed.ratio.toFixed(1)}x (target 20x)\n` +
+      `feed: mirror memory ${Math.round(mirrorBytes)} heap bytes/entry at ${mirrorEntries} entries (target <= 150)`,
   );
   if (values.out !== undefined) writeFileSync(values.out, JSON.stringify(summary, null, 2));
 }

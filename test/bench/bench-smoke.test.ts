@@ -33,12 +33,24 @@ describe("npm run bench -- --smoke", () => {
           p99Ms: number | null;
         }>;
         revocations: { redisBytesPerEntry: number; sqliteFileBytesPerEntry: number; clusterBytesPerEntryOnMasters: number };
+        feed: {
+          propagation: {
+            revocations: number;
+            checkerP50Ms: number;
+            checkerP99Ms: number;
+            mirrorInstanceP50Ms: number;
+            mirrorInstanceP99Ms: number;
+          };
+          checker: { validMeanMicros: number; revokedMeanMicros: number; checksPerSecond: number; infoCallsPerSecond: number };
+          mirror: { entries: number; heapBytesPerEntry: number };
+        };
       };
       const names = results.rows.map((r) => r.name);
       for (const name of [
         "REST GET /info, node:http baseline",
         "REST GET /info",
         "REST GET /info, SQLite",
+        "REST GET /info, REVOCATION_CACHE=mirror",
         "Connect JSON Info",
         "Connect binary Info",
         "gRPC Info, grpc-js baseline",
@@ -71,6 +83,7 @@ describe("npm run bench -- --smoke", () => {
         [
           "REST GET /info",
           "REST GET /info, SQLite",
+          "REST GET /info, REVOCATION_CACHE=mirror",
           "Connect JSON Info",
           "Connect binary Info",
           "gRPC Info",
@@ -90,6 +103,21 @@ describe("npm run bench -- --smoke", () => {
       expect(results.revocations.redisBytesPerEntry).toBeGreaterThan(0);
       expect(results.revocations.sqliteFileBytesPerEntry).toBeGreaterThan(0);
       expect(results.revocations.clusterBytesPerEntryOnMasters).toBeGreaterThan(0);
+      // The feed: every revocation reached the checker and the mirror instance; both check speeds and the mirror's size measured.
+      const { propagation, checker, mirror } = results.feed;
+      expect(propagation.revocations).toBe(30);
+      for (const ms of [
+        propagation.checkerP50Ms,
+        propagation.checkerP99Ms,
+        propagation.mirrorInstanceP50Ms,
+        propagation.mirrorInstanceP99Ms,
+      ]) {
+        expect(ms).toBeGreaterThan(0);
+      }
+      expect(checker.validMeanMicros).toBeGreaterThan(0);
+      expect(checker.revokedMeanMicros).toBeGreaterThan(0);
+      expect(checker.infoCallsPerSecond).toBeGreaterThan(0);
+      expect(mirror.heapBytesPerEntry).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
