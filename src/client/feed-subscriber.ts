@@ -38,6 +38,7 @@ export class FeedSubscriber {
   readonly state: FeedState = { synced: false, cursor: "", freshAtMs: undefined, error: undefined };
   private readonly abort = new AbortController();
   private readonly running: Promise<void>;
+  private backoffMs = 100;
   private firstSnapshot: { promise: Promise<void>; resolve: () => void };
 
   constructor(private readonly options: FeedSubscriberOptions) {
@@ -59,29 +60,46 @@ export class FeedSubscriber {
   }
 
   private async run(): Promise<void> {
-    let backoffMs = 100;
     const maxBackoffMs = this.options.maxBackoffMs ?? 5000;
     while (!this.abort.signal.aborted) {
+      let error: ConnectError;
       try {
         await this.follow();
-        backoffMs = 100; // the server ended a healthy stream (a restart): reconnect at once
+        error = new ConnectError("the service ended the stream", Code.Unavailable); // a restart, a drain
       } catch (err) {
-        if (this.abort.signal.aborted) return;
-        const error = ConnectError.from(err);
-        this.state.error = error;
-        this.options.onState?.(this.state);
-        // A cursor the server refuses will never do: start over with a snapshot.
-        if (error.code === Code.InvalidArgument) this.state.cursor = "";
-        if (error.code === Code.PermissionDenied || error.code === Code.Unimplemented) backoffMs = maxBackoffMs;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, backoffMs);
-          this.abort.signal.addEventListener("abort", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-        backoffMs = Math.min(backoffMs * 2, maxBackoffMs);
+        error = ConnectError.from(err);
       }
+      if (this.abort.signal.aborted) return;
+      this.state.error = error;
+      this.report();
+      // A cursor the server refuses will never do: start over with a snapshot.
+      if (error.code === Code.InvalidArgument) this.state.cursor = "";
+      // The backoff grows while streams fail before a heartbeat; a stream that worked resets it (in follow).
+      if (error.code === Code.PermissionDenied || error.code === Code.Unimplemented) this.backoffMs = maxBackoffMs;
+      await this.pause(this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, maxBackoffMs);
+    }
+  }
+
+  /** Sleeps, or returns at once when closed. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.abort.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Tells the caller's onState, which must not break the feed by throwing. */
+  private report(): void {
+    try {
+      this.options.onState?.(this.state);
+    } catch {
+      // the caller's listener failed; the feed goes on
     }
   }
 
@@ -122,11 +140,12 @@ export class FeedSubscriber {
           this.state.cursor = event.value.cursor;
           if (this.state.synced && loading === undefined) {
             this.state.freshAtMs = Date.now() - event.value.lagMs;
+            this.backoffMs = 100;
             this.firstSnapshot.resolve(); // loaded, and the service said how fresh it is
           }
           break;
       }
-      this.options.onState?.(this.state);
+      this.report();
     }
   }
 }

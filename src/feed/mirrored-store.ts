@@ -1,4 +1,4 @@
-import type { ChangeResult, RevocationStore } from "../store/revocation-store.js";
+import { type ChangeResult, type EntryId, entryKey, type RevocationStore } from "../store/revocation-store.js";
 import type { StoreFollower } from "./store-follower.js";
 
 /** Options for {@link mirroredStore}. */
@@ -20,6 +20,13 @@ export function mirroredStore(store: RevocationStore, follower: StoreFollower, o
     if (result.event !== undefined) follower.applyOwn(store.log.changeOf(result.event));
     return result;
   };
+  /** A revoke that found the entry already in force (revoked through another instance, perhaps not read yet): the mirror holds it at once. */
+  const applyFound =
+    (id: EntryId, appliedBefore: number) =>
+    (result: ChangeResult): ChangeResult => {
+      if (!result.changed && result.entry !== undefined) follower.applyFound(entryKey(id), result.entry, appliedBefore);
+      return applyOwn(result);
+    };
   return {
     ...store,
     check: options.answerChecks
@@ -28,7 +35,10 @@ export function mirroredStore(store: RevocationStore, follower: StoreFollower, o
             ? Promise.resolve(follower.set.check(keys))
             : store.check(keys)
       : (keys) => store.check(keys),
-    revoke: (id, request) => store.revoke(id, request).then(applyOwn),
+    revoke: (id, request) => {
+      const appliedBefore = follower.applied;
+      return store.revoke(id, request).then(applyFound(id, appliedBefore));
+    },
     restore: (id, request) => store.restore(id, request).then(applyOwn),
     close: async () => {
       follower.stop();

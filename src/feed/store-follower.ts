@@ -35,8 +35,8 @@ const DEFAULTS = { readIntervalMs: 1000, recentChanges: 50_000, batch: 1000 };
  * REVOCATION_CACHE=mirror, Info.
  */
 export class StoreFollower {
-  /** The entries in force, as of {@link position}. */
-  readonly set = new RevocationSet();
+  /** The entries in force, as of {@link position} (replaced whole by a new snapshot). */
+  set = new RevocationSet();
   /** How far the set has read; undefined until the first snapshot is loaded. */
   position: LogPosition | undefined;
   /**
@@ -55,6 +55,7 @@ export class StoreFollower {
   /** Changes this process made and applied at once, by entry key: replayed older changes to that key are skipped until the log reaches them. */
   private readonly pinned = new Map<string, LoggedChange>();
   private reading: Promise<void> | undefined;
+  private appliedCount = 0;
   private readAgain = false;
   private timer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -74,7 +75,10 @@ export class StoreFollower {
     this.timer.unref();
     this.sweeper = setInterval(() => this.set.sweep(), 60_000);
     this.sweeper.unref();
-    this.firstSync = this.syncOnce();
+    // Through read(), so the timer, the store's notifications and ready() never run a second read beside it.
+    this.firstSync = this.read().then(() => {
+      if (this.position === undefined) throw new Error("the store did not give a snapshot; retrying");
+    });
     this.firstSync.catch(() => {}); // reported through onError; the interval retries
     return this.firstSync;
   }
@@ -98,6 +102,11 @@ export class StoreFollower {
   /** Milliseconds since the set was last known to hold every change; Infinity before the first snapshot. */
   lagMs(now = Date.now()): number {
     return this.syncedAtMs === undefined ? Number.POSITIVE_INFINITY : Math.max(0, now - this.syncedAtMs);
+  }
+
+  /** Streams watching now. */
+  get watcherCount(): number {
+    return this.watchers.size;
   }
 
   /** Tells `watcher` of every change applied from now on. Returns a stop function. */
@@ -127,6 +136,23 @@ export class StoreFollower {
     void this.read();
   }
 
+  /** Changes applied from the log so far: a store call compares it before and after, see {@link applyFound}. */
+  get applied(): number {
+    return this.appliedCount;
+  }
+
+  /**
+   * Applies an entry a store call just found in force (a revocation through
+   * another instance the log has not delivered yet), unless the log applied
+   * anything since the call began (`appliedBefore`): then the log may
+   * already hold a later change to it, and the log's order stands.
+   */
+  applyFound(key: string, entry: Entry, appliedBefore: number): void {
+    if (this.position === undefined || this.appliedCount !== appliedBefore) return;
+    this.set.apply(key, entry);
+    void this.read();
+  }
+
   /** Reads the log now (or once more after the read in progress). */
   read(): Promise<void> {
     if (this.reading !== undefined) {
@@ -152,7 +178,7 @@ export class StoreFollower {
     for (;;) {
       const read = await log.changesAfter(this.position!, this.options.batch);
       if (read === "gone") {
-        this.position = undefined;
+        // The set stays in use, at its old position, until the new snapshot replaces it whole.
         await this.loadSnapshot();
         for (const watcher of this.watchers) watcher({ kind: "reset" });
         continue;
@@ -168,15 +194,21 @@ export class StoreFollower {
     const log = this.options.log;
     const head = await log.head();
     const entries: Array<[string, Entry]> = await log.entries();
-    this.set.clear();
-    for (const [key, entry] of entries) this.set.apply(key, entry);
-    this.pinned.clear();
+    const set = new RevocationSet();
+    for (const [key, entry] of entries) set.apply(key, entry);
+    // This process's own changes past the head may be missing from the entries read: they stay applied.
+    for (const [key, own] of this.pinned) {
+      if (log.compareIds(own.id, head[own.stream]!) > 0) set.apply(key, own.entry);
+      else this.pinned.delete(key);
+    }
+    this.set = set;
     this.recent = [];
     this.base = head;
     this.position = head;
   }
 
   private applyLogged(change: LoggedChange): void {
+    this.appliedCount++;
     const log = this.options.log;
     const own = this.pinned.get(change.key);
     if (own !== undefined) {

@@ -76,8 +76,17 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
     // the queue that collects what follows are taken at the same point of the follower.
     const queue: FollowerEvent[] = [];
     let wake: (() => void) | undefined;
+    // A reader that stops reading must not make the queue grow without bound: past maxQueued the
+    // watcher stops collecting, and the stream ends with RESOURCE_EXHAUSTED when the generator resumes.
+    let overflowed = false;
     const stopWatching = follower.watch((event) => {
-      queue.push(event);
+      if (queue.length >= maxQueued) {
+        overflowed = true;
+        stopWatching();
+        queue.length = 0;
+      } else {
+        queue.push(event);
+      }
       wake?.();
     });
     const onAbort = () => wake?.();
@@ -86,7 +95,9 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
       let sent: string[];
       // Resume from the follower's recent changes, else from the store's log (a cursor from before
       // this instance started, or from another instance), else start over with a snapshot.
-      const recent = requested === undefined ? { held: false as const } : follower.resume(requested);
+      // The follower's recent changes serve a cursor at or behind its position; one ahead of it
+      // (from an instance further along) or behind what it holds goes to the store's log.
+      const recent = requested === undefined || !notAhead(follower, requested) ? { held: false as const } : follower.resume(requested);
       const missed = recent.held ? recent.changes : requested === undefined ? undefined : await changesInLog(follower, requested);
       if (missed !== undefined) {
         sent = [...requested!];
@@ -103,7 +114,7 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
       // A heartbeat every heartbeatMs, busy or idle: it carries the lag a reader needs to know how fresh it is.
       let lastHeartbeat = 0;
       while (!context.signal.aborted) {
-        if (queue.length > maxQueued) {
+        if (overflowed) {
           throw new ConnectError("The feed reader fell too far behind; reconnect with your last cursor", Code.ResourceExhausted);
         }
         const due = heartbeatMs - (Date.now() - lastHeartbeat);
@@ -142,6 +153,11 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
       context.signal.removeEventListener("abort", onAbort);
     }
   };
+}
+
+/** Whether `cursor` is at or behind the follower's position on every stream. */
+function notAhead(follower: StoreFollower, cursor: LogPosition): boolean {
+  return cursor.every((id, stream) => follower.log.compareIds(id, follower.position![stream]!) <= 0);
 }
 
 /** Changes replayed from the store's log for a resumed stream, at most this many; past it a snapshot is cheaper. */

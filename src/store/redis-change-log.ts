@@ -184,8 +184,14 @@ export function redisChangeLog(
  * once per deployment (a marker per bucket says it was done): a SCAN of the
  * store's keys on each master, at start-up, never again.
  */
-export async function backfillIndexes(redis: RedisClient, layout: KeyLayout, prefix: string): Promise<void> {
-  const ready = await Promise.all(layout.indexReady.map((marker) => redis.exists(marker)));
+export async function backfillIndexes(
+  redis: RedisClient,
+  layout: KeyLayout,
+  prefix: string,
+  guard: <T>(command: Promise<T>) => Promise<T>,
+): Promise<void> {
+  // Each round trip has its own deadline: the whole walk may take longer than one call may.
+  const ready = await guard(Promise.all(layout.indexReady.map((marker) => redis.exists(marker))));
   if (ready.every((flag) => flag === 1)) return;
   const client = redis as LogClient;
   client.defineCommand("tbBackfill", { numberOfKeys: 2, lua: BACKFILL });
@@ -193,15 +199,17 @@ export async function backfillIndexes(redis: RedisClient, layout: KeyLayout, pre
   for (const master of mastersOf(redis)) {
     let cursor = "0";
     do {
-      const [next, keys] = await master.scan(cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
-      await Promise.all(
-        keys.map((redisKey) => {
-          const key = layout.entryKeyOf(redisKey);
-          return key === undefined ? undefined : client.tbBackfill(redisKey, layout.indexOf(key), key);
-        }),
+      const [next, keys] = await guard(master.scan(cursor, "MATCH", pattern, "COUNT", SCAN_COUNT));
+      await guard(
+        Promise.all(
+          keys.map((redisKey) => {
+            const key = layout.entryKeyOf(redisKey);
+            return key === undefined ? undefined : client.tbBackfill(redisKey, layout.indexOf(key), key);
+          }),
+        ),
       );
       cursor = next;
     } while (cursor !== "0");
   }
-  await Promise.all(layout.indexReady.map((marker) => redis.set(marker, "1")));
+  await guard(Promise.all(layout.indexReady.map((marker) => redis.set(marker, "1"))));
 }

@@ -197,7 +197,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   };
 
   await checkPersistence(redis, options);
-  await guard(backfillIndexes(redis, layout, options.keyPrefix));
+  await backfillIndexes(redis, layout, options.keyPrefix, guard);
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2

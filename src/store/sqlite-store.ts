@@ -228,8 +228,7 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
 
   const log: ChangeLog = {
     async head() {
-      const [[last]] = (await run(() => logHead.all())) as [[number]];
-      return [String(last)];
+      return [String(rows0(await run(() => logHead.all())))];
     },
     async entries() {
       const rows = await run(() => liveEntries.all({ now: Date.now() }));
@@ -239,7 +238,10 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       ]);
     },
     async changesAfter(position, limit) {
-      const rows = await run(() => logAfter.all(Number(position[0]), limit));
+      const after = Number(position[0]);
+      // A position past the log's end was not handed out by this file (a restored backup, a new file): not resumable.
+      if (after > 0 && rows0(await run(() => logHead.all())) < after) return "gone";
+      const rows = await run(() => logAfter.all(after, limit));
       const changes = rows.map((row) => loggedChange(0, String(row.id), eventOfRow(row)));
       return { changes, position: changes.length === 0 ? position : [changes.at(-1)!.id], complete: rows.length < limit };
     },
@@ -297,6 +299,11 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
       if (db.open) db.close();
     },
   };
+}
+
+/** The one value of a one-row, one-column query. */
+function rows0(rows: unknown[][]): number {
+  return rows[0]![0] as number;
 }
 
 /** SQLITE_BUSY (another connection holds the lock) and SQLITE_LOCKED, with their extended codes. */
