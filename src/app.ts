@@ -53,6 +53,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     follower,
     { answerChecks: config.feed.cache === "mirror", maxStalenessMs: config.feed.maxStalenessMs },
   );
+  metrics.sampled(
+    "token_blacklist_feed_lag_seconds",
+    "How far the revocation mirror may be behind the store (unset until it has loaded).",
+    () => (follower.position === undefined ? undefined : follower.lagMs() / 1000),
+  );
+  metrics.sampled(
+    "token_blacklist_feed_entries",
+    "Entries in the revocation mirror (0 until a feed or REVOCATION_CACHE=mirror starts it).",
+    () => follower.set.size,
+  );
+  metrics.sampled("token_blacklist_feed_watchers", "WatchRevocations streams open now.", () => follower.watcherCount);
   if (config.feed.cache === "mirror") {
     // Until the first snapshot is in, Info asks the store.
     follower.start().catch(() => {});

@@ -122,6 +122,20 @@ export class GaugeFamily extends Family<{ value: number }> {
   }
 }
 
+/** A gauge without labels whose value is read when scraped (undefined: no sample, as when nothing is known yet). */
+export class SampledGauge implements MetricFamily {
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly read: () => number | undefined,
+  ) {}
+  render(out: string[]): void {
+    out.push(`# HELP ${this.name} ${this.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${this.name} gauge`);
+    const value = this.read();
+    if (value !== undefined) out.push(`${this.name} ${formatNumber(value)}`);
+  }
+}
+
 interface HistogramSeries {
   /** Observations per bucket (not cumulative; summed when rendered); the last is +Inf. */
   counts: Float64Array;

@@ -1,5 +1,5 @@
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { CounterFamily, GaugeFamily, HistogramFamily, type MetricFamily } from "./metric-families.js";
+import { CounterFamily, GaugeFamily, HistogramFamily, type MetricFamily, SampledGauge } from "./metric-families.js";
 
 /** The service's Prometheus metrics (served at GET /metrics). */
 export interface Metrics {
@@ -19,6 +19,8 @@ export interface Metrics {
   failOpen: CounterFamily;
   /** Connections the server closed because of a limit, by reason (idle_timeout, headers_timeout, reset_flood...). */
   connectionsClosed: CounterFamily;
+  /** Adds a gauge read at each scrape (the revocation feed's lag, entries and watchers). */
+  sampled(name: string, help: string, read: () => number | undefined): void;
   /** The Prometheus text of everything: these families and Node's process metrics. */
   render(): Promise<string>;
   /** The text format's content type. */
@@ -71,6 +73,9 @@ export function createMetrics(): Metrics {
   return {
     ...families,
     contentType: process.contentType,
+    sampled(name, help, read) {
+      all.push(new SampledGauge(name, help, read));
+    },
     async render() {
       const out: string[] = [];
       for (const family of all) family.render(out);
