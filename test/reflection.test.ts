@@ -40,6 +40,7 @@ describe.each(["v1", "v1alpha"])("gRPC server reflection %s", (version) => {
       "RevokeJti",
       "RevokeSubject",
       "Unblacklist",
+      "WatchRevocations",
     ]);
   });
 

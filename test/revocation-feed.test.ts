@@ -12,6 +12,7 @@ import { fingerprint } from "../src/jwt/fingerprint.js";
 import { entryKey, type EntryId } from "../src/store/revocation-store.js";
 import { eventually } from "./helpers/eventually.js";
 import { FeedReader } from "./helpers/feed-reader.js";
+import { parsePrometheus, sampleValue } from "./helpers/prometheus.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startCluster, type TestCluster } from "./helpers/redis-topologies.js";
 import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
@@ -265,6 +266,28 @@ describe("cursors", () => {
     }
   });
 
+  it.each([
+    ["Redis", () => ({ FEED_KEY, REDIS_URL: redis.url }), "99999999999999-0"],
+    ["SQLite", () => ({ FEED_KEY }), "999999999"],
+  ])(
+    "a well-formed cursor past the end of the log (a restored backup, another deployment) gets a fresh snapshot on %s",
+    async (_store, env, cursor) => {
+      const own = await startService(env());
+      try {
+        const token = mint();
+        await tokenClient(own.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${token}` } });
+        const reader = new FeedReader(FEED_KEY);
+        reader.cursor = cursor;
+        reader.open(own.baseUrl);
+        expect(await eventually(async () => reader.held.has(fingerprint(token)))).toBe(true);
+        expect(reader.starts).toEqual([SnapshotReason.CURSOR_TOO_OLD]);
+        await reader.close();
+      } finally {
+        await own.close();
+      }
+    },
+  );
+
   it("a cursor whose changes the log no longer holds gets a fresh snapshot, saying why", async () => {
     // A stream capped at one event (Redis trims it to about a hundred).
     const env = { FEED_KEY, REDIS_URL: redis.url, REDIS_KEY_PREFIX: `capped-${crypto.randomUUID()}:`, HISTORY_MAX_EVENTS: "1" };
@@ -351,6 +374,22 @@ describe("REVOCATION_CACHE=mirror", () => {
       .catch((e) => ConnectError.from(e));
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).rawMessage).toBe("Token is blacklisted");
+  });
+
+  it("says how stale the mirror is, how many entries it holds and how many streams watch it, in /metrics", async () => {
+    const metrics = async () => parsePrometheus(await (await fetch(`${mirror.baseUrl}/metrics`)).text());
+    // The lag has a sample once the mirror has loaded.
+    expect(await eventually(async () => (await metrics()).some((sample) => sample.name === "token_blacklist_feed_lag_seconds"))).toBe(true);
+    const before = await metrics();
+    expect(sampleValue(before, "token_blacklist_feed_lag_seconds")).toBeLessThan(2.5);
+    const entries = sampleValue(before, "token_blacklist_feed_entries");
+    await tokenClient(writer.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${mint()}` } });
+    expect(await eventually(async () => sampleValue(await metrics(), "token_blacklist_feed_entries") === entries + 1)).toBe(true);
+    const reader = new FeedReader(ADMIN_KEY, "x-admin-key");
+    reader.open(mirror.baseUrl);
+    expect(await eventually(async () => sampleValue(await metrics(), "token_blacklist_feed_watchers") === 1)).toBe(true);
+    await reader.close();
+    expect(await eventually(async () => sampleValue(await metrics(), "token_blacklist_feed_watchers") === 0)).toBe(true);
   });
 
   it("answers from memory while the store is down, until the staleness bound; then UNAVAILABLE", async () => {
@@ -501,7 +540,12 @@ describe("Redis entries written before the feed existed", () => {
     await redis.command("SET", prefix + fp, "1", "PX", "600000");
     await redis.command("SET", prefix + jtiKey, "1");
     await redis.command("SET", prefix + subjectKey, "1700000000000");
-    const store = await openRedisStore({ topology: { mode: "single", url: redis.url }, keyPrefix: prefix, timeoutMs: 1000, historyMaxEvents: 1000 });
+    const store = await openRedisStore({
+      topology: { mode: "single", url: redis.url },
+      keyPrefix: prefix,
+      timeoutMs: 1000,
+      historyMaxEvents: 1000,
+    });
     try {
       const entries = new Map(await store.log.entries());
       expect([...entries.keys()].sort()).toEqual([fp, jtiKey, subjectKey].sort());

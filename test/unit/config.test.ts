@@ -91,6 +91,20 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ REDIS_URL: "user:hunter2@localhost:6379" })).toThrow(/^(?!.*hunter2).*REDIS_URL/);
   });
 
+  it("reads the revocation feed's settings, refusing a short FEED_KEY in production and an unknown REVOCATION_CACHE", () => {
+    expect(loadConfig({}).feed).toEqual({ feedKey: undefined, cache: "store", maxStalenessMs: 3000 });
+    expect(loadConfig({ FEED_KEY: "f", REVOCATION_CACHE: "mirror", MIRROR_MAX_STALENESS_MS: "250" }).feed).toEqual({
+      feedKey: "f",
+      cache: "mirror",
+      maxStalenessMs: 250,
+    });
+    expect(() => loadConfig({ NODE_ENV: "production", JWT_SECRET: "s", FEED_KEY: "short" })).toThrow(
+      /^FEED_KEY: NODE_ENV=production needs at least 32 characters \(got 5\)/,
+    );
+    expect(() => loadConfig({ REVOCATION_CACHE: "redis" })).toThrow(/^REVOCATION_CACHE/);
+    expect(() => loadConfig({ MIRROR_MAX_STALENESS_MS: "0" })).toThrow(/^MIRROR_MAX_STALENESS_MS/);
+  });
+
   it("refuses a short ADMIN_KEY in production", () => {
     expect(() => loadConfig({ NODE_ENV: "production", JWT_SECRET: "s", ADMIN_KEY: "short" })).toThrow(
       /^ADMIN_KEY: NODE_ENV=production needs at least 32 characters \(got 5\)/,
