@@ -280,9 +280,10 @@ describe.each(factories)("RevocationStore contract: $name", (factory) => {
   });
 
   it("checks all three scopes in one call, token first, then jti, then subject", async () => {
-    const token = tokenId();
     const jti = jtiId();
     const subject = subjectId();
+    // A token entry goes with its subject's entry (EntryId.placedWith), as the service places it.
+    const token = { ...tokenId(), placedWith: entryKey(subject) };
     const keys = keysFor({ fingerprint: entryKey(token), jti, subject, issuedAtMs: Date.now() - 5000 });
     await store.revoke(subject, revokeFor(inOneHour(), Date.now()));
     expect((await store.check(keys))?.scope).toBe("subject");

@@ -7,7 +7,7 @@ import type { Exchange } from "../server/exchange.js";
 import { runUnary } from "../server/unary-call.js";
 import { createAdminKeyCheck } from "../service/admin-key.js";
 import { observed } from "../service/observed.js";
-import { storeCall } from "../service/store-calls.js";
+import { storeCall, tokenEntryId } from "../service/store-calls.js";
 import type { CallContext, TokenServiceDeps } from "../service/types.js";
 import type { TokenGate } from "./token-gate.js";
 
@@ -130,16 +130,13 @@ export function createOAuthRoutes(options: OAuthOptions): Route {
       "revoke",
       fp,
       () =>
-        options.deps.store.revoke(
-          { scope: "token", fingerprint: fp },
-          {
-            actor: "client",
-            clientId,
-            reason: "",
-            expiresAtMs: verified.revocationExpiresAtMs,
-            context: { jti: verified.jti, subject: verified.subject },
-          },
-        ),
+        options.deps.store.revoke(tokenEntryId(verified), {
+          actor: "client",
+          clientId,
+          reason: "",
+          expiresAtMs: verified.revocationExpiresAtMs,
+          context: { jti: verified.jti, subject: verified.subject },
+        }),
       ctx.signal,
     );
     if (result.event !== undefined) options.deps.observer?.changed(result.event);

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { VerifiedToken } from "../jwt/verifier.js";
-import { ChangeUnconfirmed, StoreUnavailable, entryKey, type TokenKeys } from "../store/revocation-store.js";
+import { ChangeUnconfirmed, type EntryId, StoreUnavailable, entryKey, type TokenKeys } from "../store/revocation-store.js";
 import { abortError } from "./observed.js";
 import type { ServiceObserver, StoreOperationName } from "./types.js";
 
@@ -34,6 +34,11 @@ export function storeCall<T>(
     observer?.storeError(operation, fingerprint, err);
     throw err instanceof ChangeUnconfirmed ? changeUnconfirmed() : storeUnavailable();
   });
+}
+
+/** The token entry of a verified token, placed with its subject's entry (see `EntryId`). */
+export function tokenEntryId(verified: VerifiedToken): EntryId {
+  return { scope: "token", fingerprint: verified.fingerprint, placedWith: keysOf(verified).subject };
 }
 
 /** The store keys Info checks for a verified token: its fingerprint, and its jti and subject scoped by issuer. */

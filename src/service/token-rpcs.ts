@@ -8,7 +8,7 @@ import { reasonArgument, textArgument } from "./arguments.js";
 import type { Authentication } from "./authentication.js";
 import { observed } from "./observed.js";
 import { describeMatch, scopeOf } from "./revocation-view.js";
-import { keysOf, storeCall, storeUnavailable } from "./store-calls.js";
+import { keysOf, storeCall, storeUnavailable, tokenEntryId } from "./store-calls.js";
 import type { CallContext, TokenServiceDeps, TokenServiceHandlers, Trace } from "./types.js";
 
 /** The RPCs about one token: Info (the hot path), Blacklist, Unblacklist and InspectToken. */
@@ -58,10 +58,12 @@ export function tokenRpcs(
         "revoke",
         fp,
         () =>
-          store.revoke(
-            { scope: "token", fingerprint: fp },
-            { actor, reason, expiresAtMs: verified.revocationExpiresAtMs, context: { jti: verified.jti, subject: verified.subject } },
-          ),
+          store.revoke(tokenEntryId(verified), {
+            actor,
+            reason,
+            expiresAtMs: verified.revocationExpiresAtMs,
+            context: { jti: verified.jti, subject: verified.subject },
+          }),
         ctx.signal,
       );
       if (result.event !== undefined) observer?.changed(result.event);
@@ -86,11 +88,7 @@ export function tokenRpcs(
         observer,
         "restore",
         fp,
-        () =>
-          store.restore(
-            { scope: "token", fingerprint: fp },
-            { actor: "admin", reason, context: { jti: verified.jti, subject: verified.subject } },
-          ),
+        () => store.restore(tokenEntryId(verified), { actor: "admin", reason, context: { jti: verified.jti, subject: verified.subject } }),
         ctx.signal,
       );
       if (result.event !== undefined) observer?.changed(result.event);

@@ -94,7 +94,7 @@ export function redisChangeLog(
     }
     for (let i = 0; i < subjects.length; i += SCAN_COUNT) {
       const chunk = subjects.slice(i, i + SCAN_COUNT);
-      const cutoffs = await guard(client.mget(...chunk.map((key) => layout.entry(key))));
+      const cutoffs = await guard(client.mget(...chunk.map((key) => layout.entry(key, bucket))));
       chunk.forEach((key, j) => {
         const cutoff = cutoffs[j];
         // Gone since the index was read: restored, or expired; the replay that follows settles it.
@@ -203,8 +203,8 @@ export async function backfillIndexes(
       await guard(
         Promise.all(
           keys.map((redisKey) => {
-            const key = layout.entryKeyOf(redisKey);
-            return key === undefined ? undefined : client.tbBackfill(redisKey, layout.indexOf(key), key);
+            const entry = layout.parseEntry(redisKey);
+            return entry === undefined ? undefined : client.tbBackfill(redisKey, layout.indexes[entry.bucket]!, entry.key);
           }),
         ),
       );

@@ -4,35 +4,39 @@ import { InvalidCursor } from "./revocation-store.js";
  * Where the Redis store's keys live. On one Redis (or a Sentinel-watched
  * master) an entry is `prefix + entryKey` and every audit event goes to one
  * stream, `prefix + "history"`, as before. On a Cluster, each entry belongs
- * to one of {@link CLUSTER_BUCKETS} buckets, picked by a hash of its key, and
- * its key carries the bucket as a hash tag (`prefix{7}...`); each bucket has
- * its own stream in the same slot, so the script that changes an entry and
- * records the event stays within one slot, and entries spread over the
- * masters. History then merges the buckets' streams, newest first.
+ * to one of {@link CLUSTER_BUCKETS} buckets, picked by a hash of its
+ * placement (its own key; a token entry goes with its subject's key, so one
+ * `MGET` reads both), and its key carries the bucket as a hash tag
+ * (`prefix{7}...`); each bucket has its own stream and index in the same
+ * slot, so the script that changes an entry and records the event stays
+ * within one slot, and entries spread over the masters. History then merges
+ * the buckets' streams, newest first.
  */
 export interface KeyLayout {
-  /** The Redis key of an entry, from its {@link entryKey}. */
-  entry(entryKey: string): string;
-  /** The audit stream that records changes to that entry (same slot). */
-  streamOf(entryKey: string): string;
+  /**
+   * The bucket of an entry placed with `placement`: its own entry key, or for
+   * a token entry the entry key of its subject (see `EntryId`), so a check
+   * reads the token and subject keys from one slot. One Redis: always 0.
+   */
+  bucketOf(placement: string): number;
+  /** The Redis key of an entry, from its {@link entryKey} and its bucket. */
+  entry(entryKey: string, bucket: number): string;
+  /** The entry key and bucket of a Redis key that {@link entry} made, or undefined for any other key. */
+  parseEntry(redisKey: string): { key: string; bucket: number } | undefined;
   /**
    * How the scripts number stream entries: "*" lets Redis do it (one stream);
    * "clock" takes the master's clock in microseconds, so the streams of
    * several masters merge in the order changes were made.
    */
   readonly streamIds: "*" | "clock";
-  /** The index of entries in force (a sorted set: entry key by expiry) that holds that entry (same slot). */
-  indexOf(entryKey: string): string;
-  /** Every index, in bucket order (the same order as {@link streams}). */
+  /** Every audit stream, by bucket: a change is recorded in its entry's bucket's stream (same slot). */
+  readonly streams: readonly string[];
+  /** The index of entries in force (a sorted set: entry key by expiry), by bucket. */
   readonly indexes: readonly string[];
   /** Marks an index as complete (entries written before indexes existed were added to it). */
   readonly indexReady: readonly string[];
   /** The pub/sub channel each change is announced on. */
   readonly channel: string;
-  /** The entry key of a Redis key that {@link entry} made, or undefined for any other key. */
-  entryKeyOf(redisKey: string): string | undefined;
-  /** Every audit stream, in bucket order. */
-  readonly streams: readonly string[];
   /** One probe key per bucket: readiness writes each, so it reaches every master in use. */
   readonly probes: readonly string[];
   /** The cursor of the event with stream id `id` in stream `bucket`. */
@@ -57,16 +61,17 @@ const STREAM_ID = /^([0-9]{1,20})-([0-9]{1,20})$/;
 export function singleLayout(prefix: string): KeyLayout {
   const stream = `${prefix}history`;
   return {
+    bucketOf: () => 0,
     entry: (entryKey) => prefix + entryKey,
-    streamOf: () => stream,
+    parseEntry: (redisKey) =>
+      redisKey.startsWith(prefix) && isEntryKey(redisKey.slice(prefix.length))
+        ? { key: redisKey.slice(prefix.length), bucket: 0 }
+        : undefined,
     streamIds: "*",
-    indexOf: () => `${prefix}index`,
+    streams: [stream],
     indexes: [`${prefix}index`],
     indexReady: [`${prefix}index-ready`],
     channel: `${prefix}changes`,
-    entryKeyOf: (redisKey) =>
-      redisKey.startsWith(prefix) && isEntryKey(redisKey.slice(prefix.length)) ? redisKey.slice(prefix.length) : undefined,
-    streams: [stream],
     probes: [`${prefix}ready-probe`],
     cursorOf: (id) => id,
     parseCursor(cursor) {
@@ -82,20 +87,19 @@ export function clusterLayout(prefix: string): KeyLayout {
   const tag = (bucket: number) => `${prefix}{${bucket}}`;
   const buckets = Array.from({ length: CLUSTER_BUCKETS }, (_, bucket) => bucket);
   return {
-    entry: (entryKey) => tag(bucketOf(entryKey)) + entryKey,
-    streamOf: (entryKey) => `${tag(bucketOf(entryKey))}history`,
+    bucketOf,
+    entry: (entryKey, bucket) => tag(bucket) + entryKey,
+    parseEntry(redisKey) {
+      const match = /^\{([0-9]{1,2})\}/.exec(redisKey.slice(prefix.length));
+      if (!redisKey.startsWith(prefix) || match === null || Number(match[1]) >= CLUSTER_BUCKETS) return undefined;
+      const key = redisKey.slice(prefix.length + match[0].length);
+      return isEntryKey(key) ? { key, bucket: Number(match[1]) } : undefined;
+    },
     streamIds: "clock",
-    indexOf: (entryKey) => `${tag(bucketOf(entryKey))}index`,
+    streams: buckets.map((bucket) => `${tag(bucket)}history`),
     indexes: buckets.map((bucket) => `${tag(bucket)}index`),
     indexReady: buckets.map((bucket) => `${tag(bucket)}index-ready`),
     channel: `${prefix}changes`,
-    entryKeyOf(redisKey) {
-      const match = /^\{([0-9]{1,2})\}/.exec(redisKey.slice(prefix.length));
-      if (!redisKey.startsWith(prefix) || match === null) return undefined;
-      const key = redisKey.slice(prefix.length + match[0].length);
-      return isEntryKey(key) && bucketOf(key) === Number(match[1]) ? key : undefined;
-    },
-    streams: buckets.map((bucket) => `${tag(bucket)}history`),
     probes: buckets.map((bucket) => `${tag(bucket)}ready-probe`),
     cursorOf: (id, bucket) => `${id}-${bucket}`,
     parseCursor(cursor) {

@@ -1,7 +1,7 @@
 import { Cluster, type Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
 import { eventFor } from "./audit-event.js";
-import { bucketOf, clusterLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
+import { clusterLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
 import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
 import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
@@ -203,18 +203,35 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     value === null || pttl === -2
       ? undefined
       : { issuedBeforeMs: id.scope === "subject" ? Number(value) : undefined, expiresAtMs: pttl < 0 ? undefined : Date.now() + pttl };
+  /** The bucket of an entry: by its own key, or a token entry's by the subject entry it is placed with. */
+  const bucketOfId = (id: EntryId, key: string) => layout.bucketOf(id.scope === "token" ? (id.placedWith ?? key) : key);
   const lookup = async (id: EntryId): Promise<Entry | undefined> => {
-    const key = layout.entry(entryKey(id));
+    const plain = entryKey(id);
+    const key = layout.entry(plain, bucketOfId(id, plain));
     const replies = await guard(redis.multi().get(key).pttl(key).exec());
     const failed = replies?.find(([err]) => err !== null);
     if (replies === null || failed !== undefined) throw new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "transaction aborted"}`);
     return entryOf(replies[0]![1] as string | null, replies[1]![1] as number, id);
   };
-  /** The values under the token, jti and subject keys: one MGET, or on a Cluster one GET each, in parallel (one round trip per master touched). */
+  /**
+   * The values under the token, jti and subject keys, in that order (absent
+   * ones left out): one MGET; on a Cluster, the token and subject keys (one
+   * slot: the token entry is placed with its subject) with one MGET and the
+   * jti key with a GET, in parallel: one round trip per master touched.
+   */
   const values = (keys: TokenKeys): Promise<Array<string | null>> => {
-    const names = [keys.token, keys.jti, keys.subject].filter((key) => key !== undefined).map((key) => layout.entry(key));
-    if (names.length === 1) return guard(redis.get(names[0]!)).then((value) => [value]);
-    return guard(clustered ? Promise.all(names.map((name) => redis.get(name))) : redis.mget(...names));
+    const tokenKey = layout.entry(keys.token, layout.bucketOf(keys.subject ?? keys.token));
+    const jtiKey = keys.jti === undefined ? undefined : layout.entry(keys.jti, layout.bucketOf(keys.jti));
+    const subjectKey = keys.subject === undefined ? undefined : layout.entry(keys.subject, layout.bucketOf(keys.subject));
+    if (!clustered) {
+      const names = [tokenKey, jtiKey, subjectKey].filter((key) => key !== undefined);
+      return guard(names.length === 1 ? redis.get(tokenKey).then((value) => [value]) : redis.mget(...names));
+    }
+    const withSubject = subjectKey === undefined ? redis.get(tokenKey).then((value) => [value]) : redis.mget(tokenKey, subjectKey);
+    if (jtiKey === undefined) return guard(withSubject);
+    return guard(Promise.all([withSubject, redis.get(jtiKey)])).then(([[token, subject], jti]) =>
+      subject === undefined ? [token ?? null, jti] : [token ?? null, jti, subject],
+    );
   };
 
   return {
@@ -231,14 +248,15 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         return { changed: false, entry: await lookup(id), event: undefined }; // nothing left to revoke
       }
       const key = entryKey(id);
+      const bucket = bucketOfId(id, key);
       const value = id.scope === "subject" ? String(request.issuedBeforeMs) : "1";
       const event = eventFor(id, "revoke", request, request.issuedBeforeMs, request.expiresAtMs);
       const mode = id.scope === "subject" ? "later" : "once";
       const reply = await change<RevokeReply>((commands) =>
         commands.tbRevoke(
-          layout.entry(key),
-          layout.streamOf(key),
-          layout.indexOf(key),
+          layout.entry(key, bucket),
+          layout.streams[bucket]!,
+          layout.indexes[bucket]!,
           ...[maxLen, layout.streamIds, layout.channel, key, mode, value, String(ttl), String(request.expiresAtMs ?? "+inf")],
           ...fields(event),
         ),
@@ -247,24 +265,25 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       return {
         changed: true,
         entry: entryOf(value, ttl === 0 ? -1 : ttl, id),
-        event: stamped(event, layout.cursorOf(reply[1], bucketOf(key))),
+        event: stamped(event, layout.cursorOf(reply[1], bucket)),
       };
     },
     async restore(id, request): Promise<ChangeResult> {
       const key = entryKey(id);
+      const bucket = bucketOfId(id, key);
       const event = eventFor(id, "restore", request);
       const reply = await change<RestoreReply>((commands) =>
         commands.tbRestore(
-          layout.entry(key),
-          layout.streamOf(key),
-          layout.indexOf(key),
+          layout.entry(key, bucket),
+          layout.streams[bucket]!,
+          layout.indexes[bucket]!,
           ...[maxLen, layout.streamIds, layout.channel, key],
           ...fields(event),
         ),
       );
       return reply[0] === 0
         ? { changed: false, entry: undefined, event: undefined }
-        : { changed: true, entry: undefined, event: stamped(event, layout.cursorOf(reply[1], bucketOf(key))) };
+        : { changed: true, entry: undefined, event: stamped(event, layout.cursorOf(reply[1], bucket)) };
     },
     lookup,
     async history(limit, before) {

@@ -7,9 +7,15 @@
 /** What a revocation entry matches: one token, a jti, or a subject's tokens issued before a cutoff. */
 export type Scope = "token" | "jti" | "subject";
 
-/** Names one entry. */
+/**
+ * Names one entry. A token entry may say which subject entry it goes with
+ * (`placedWith`: that entry's {@link entryKey}, for a token with `sub`):
+ * on a Redis Cluster both then live in one slot and a check reads them with
+ * one command. Every call about one token entry must give the same
+ * `placedWith` (the verified token's, see `tokenEntryId`).
+ */
 export type EntryId =
-  | { scope: "token"; fingerprint: string }
+  | { scope: "token"; fingerprint: string; placedWith?: string | undefined }
   | { scope: "jti"; issuer: string; jti: string }
   | { scope: "subject"; issuer: string; subject: string };
 

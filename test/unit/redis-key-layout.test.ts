@@ -15,8 +15,11 @@ import { InvalidCursor } from "../../src/store/revocation-store.js";
 describe("Redis key layouts", () => {
   it("keeps the single-Redis keys of earlier versions", () => {
     const layout = singleLayout("tbl:");
-    expect(layout.entry("t:abc")).toBe("tbl:t:abc");
-    expect(layout.streamOf("t:abc")).toBe("tbl:history");
+    expect(layout.bucketOf("t:abc")).toBe(0);
+    expect(layout.entry("t:abc", 0)).toBe("tbl:t:abc");
+    expect(layout.streams).toEqual(["tbl:history"]);
+    expect(layout.parseEntry(`tbl:${"a".repeat(43)}`)).toEqual({ key: "a".repeat(43), bucket: 0 });
+    expect(layout.parseEntry("tbl:history")).toBeUndefined();
     expect(layout.cursorOf("1700000000000-3", 0)).toBe("1700000000000-3");
     expect(() => layout.parseCursor("1700000000000-3-1")).toThrow(InvalidCursor);
   });
@@ -27,13 +30,19 @@ describe("Redis key layouts", () => {
     const used = new Set<number>();
     for (let i = 0; i < 2000; i++) {
       const key = `fp-${i}`;
-      expect(tagOf(layout.entry(key))).toBe(tagOf(layout.streamOf(key)));
+      const bucket = layout.bucketOf(key);
+      expect(tagOf(layout.entry(key, bucket))).toBe(tagOf(layout.streams[bucket]!));
+      expect(tagOf(layout.entry(key, bucket))).toBe(tagOf(layout.indexes[bucket]!));
       used.add(bucketOf(key));
     }
     expect(used.size).toBe(CLUSTER_BUCKETS);
     expect(layout.streams).toHaveLength(CLUSTER_BUCKETS);
     expect(() => layout.parseCursor(`1-0-${CLUSTER_BUCKETS}`)).toThrow(InvalidCursor);
     expect(() => layout.parseCursor("1-0")).toThrow(InvalidCursor);
+    // A token entry placed with its subject's entry shares its slot, whatever its own hash says.
+    const subject = 's:["https://issuer/","alice"]';
+    expect(tagOf(layout.entry("a".repeat(43), layout.bucketOf(subject)))).toBe(tagOf(layout.entry(subject, layout.bucketOf(subject))));
+    expect(layout.parseEntry(layout.entry("a".repeat(43), 7))).toEqual({ key: "a".repeat(43), bucket: 7 });
   });
 
   it("pages a merged history exactly: every event once, newest first, whatever the page size", () => {
