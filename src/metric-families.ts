@@ -39,6 +39,12 @@ function labelText(names: readonly string[], values: readonly string[], extra?: 
 
 const formatNumber = (n: number) => String(n);
 
+/** A family's `# HELP` and `# TYPE` lines. */
+const headerLines = (name: string, help: string, type: string) => [
+  `# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`,
+  `# TYPE ${name} ${type}`,
+];
+
 /** Shared by the three families: series by joined label values, each made once. */
 abstract class Family<Series> implements MetricFamily {
   protected readonly series = new Map<string, { values: string[]; data: Series }>();
@@ -69,7 +75,7 @@ abstract class Family<Series> implements MetricFamily {
   protected abstract lines(values: string[], data: Series, out: string[]): void;
 
   render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${this.name} ${this.type}`);
+    out.push(...headerLines(this.name, this.help, this.type));
     for (const { values, data } of this.series.values()) this.lines(values, data, out);
   }
 }
@@ -130,7 +136,7 @@ export class SampledGauge implements MetricFamily {
     private readonly read: () => number | undefined,
   ) {}
   render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${this.name} gauge`);
+    out.push(...headerLines(this.name, this.help, "gauge"));
     const value = this.read();
     if (value !== undefined) out.push(`${this.name} ${formatNumber(value)}`);
   }
