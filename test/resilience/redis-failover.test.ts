@@ -170,7 +170,11 @@ describe.each(topologies)("failover on %s", (_name, startTopology) => {
     );
     const readsBackAt = Date.now();
     await victim.restart();
-    const writesBack = await eventually(async () => (await call(instances[1], "POST", "/blacklist", mintForSomeone())).status === 200, 30_000, 100);
+    const writesBack = await eventually(
+      async () => (await call(instances[1], "POST", "/blacklist", mintForSomeone())).status === 200,
+      30_000,
+      100,
+    );
     const writesBackAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 1000));
     stop = true;
