@@ -136,7 +136,7 @@ export class StoreFollower {
     void this.read();
   }
 
-  /** Changes applied from the log so far: a store call compares it before and after, see {@link applyFound}. */
+  /** Moves whenever the set changes from the log (a change applied, a snapshot loaded): a store call compares it before and after, see {@link applyFound}. */
   get applied(): number {
     return this.appliedCount;
   }
@@ -148,7 +148,7 @@ export class StoreFollower {
    * already hold a later change to it, and the log's order stands.
    */
   applyFound(key: string, entry: Entry, appliedBefore: number): void {
-    if (this.position === undefined || this.appliedCount !== appliedBefore) return;
+    if (this.position === undefined || this.appliedCount !== appliedBefore || this.pinned.has(key)) return;
     this.set.apply(key, entry);
     void this.read();
   }
@@ -202,6 +202,7 @@ export class StoreFollower {
       else this.pinned.delete(key);
     }
     this.set = set;
+    this.appliedCount++;
     this.recent = [];
     this.base = head;
     this.position = head;

@@ -72,8 +72,9 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
       });
     }
 
-    // From here to the first yield runs in one turn: the snapshot (or the resumed changes) and
-    // the queue that collects what follows are taken at the same point of the follower.
+    // The queue collects from here on. A snapshot (or the follower's recent changes) is taken in
+    // this same turn, at the same point of the follower; changes replayed from the store's log
+    // are read after an await, and what reaches the queue meanwhile twice is dropped by `sent`.
     const queue: FollowerEvent[] = [];
     let wake: (() => void) | undefined;
     // A reader that stops reading must not make the queue grow without bound: past maxQueued the
