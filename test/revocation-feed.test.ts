@@ -147,12 +147,13 @@ function feedMatchesStore(name: string, env: () => Record<string, string>) {
             switch (step.kind) {
               case "revoke-token": {
                 const token = (step.shortLived ? shortTokens : tokens)[step.token]!;
-                touch({ scope: "token", fingerprint: fingerprint(token) });
+                const subject = `${run}-${step.shortLived ? "s" : "t"}${step.token}`;
+                touch({ scope: "token", fingerprint: fingerprint(token), placedWith: placementOf(subject) });
                 await client.blacklist({ token }, { headers: admin }).catch(() => {}); // a short-lived token may have expired
                 break;
               }
               case "restore-token":
-                touch({ scope: "token", fingerprint: fingerprint(tokens[step.token]!) });
+                touch({ scope: "token", fingerprint: fingerprint(tokens[step.token]!), placedWith: placementOf(`${run}-t${step.token}`) });
                 await client.unblacklist({ token: tokens[step.token]! }, { headers: admin });
                 break;
               case "revoke-jti":
@@ -212,6 +213,11 @@ function feedMatchesStore(name: string, env: () => Record<string, string>) {
       );
     }, 180_000);
   });
+}
+
+/** Where the service places a token entry of this subject (EntryId.placedWith): with its subject's entry. */
+function placementOf(subject: string): string {
+  return entryKey({ scope: "subject", issuer: ISSUER, subject });
 }
 
 function sameEntries(a: Map<string, number | undefined>, b: Map<string, number | undefined>): boolean {

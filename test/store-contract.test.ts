@@ -92,7 +92,7 @@ const fp = () => `fp-${crypto.randomUUID()}`;
 const inOneHour = () => Date.now() + 3_600_000;
 const ISS = "https://issuer.example/";
 
-const tokenId = (fingerprint = fp()): EntryId => ({ scope: "token", fingerprint });
+const tokenId = (fingerprint = fp()): EntryId => ({ scope: "token", fingerprint, placedWith: undefined });
 const jtiId = (jti: string = crypto.randomUUID(), issuer = ISS): EntryId => ({ scope: "jti", issuer, jti });
 const subjectId = (subject = `user-${crypto.randomUUID()}`, issuer = ISS): EntryId => ({ scope: "subject", issuer, subject });
 const admin = { actor: "admin", reason: "" } as const;

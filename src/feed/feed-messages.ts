@@ -1,10 +1,10 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { RevocationScope, type RevocationEntry, type RevocationEntrySchema } from "../../gen/tokens/v1/token_service_pb.js";
-import { entryKey, type Entry, type EntryId } from "../store/revocation-store.js";
+import { entryKey, type Entry, type EntryName } from "../store/revocation-store.js";
 
 /** The entry an {@link entryKey} names (its inverse). */
-export function entryIdOf(key: string): EntryId {
+export function entryIdOf(key: string): EntryName {
   if (key.startsWith("j:[") || key.startsWith("s:[")) {
     const [issuer, name] = JSON.parse(key.slice(2)) as [string, string];
     return key.startsWith("j:") ? { scope: "jti", issuer, jti: name } : { scope: "subject", issuer, subject: name };
@@ -28,7 +28,7 @@ export function entryMessage(key: string, entry: Entry | undefined): MessageInit
 
 /** The entry key and entry of a feed message; undefined for a scope this version does not know. */
 export function entryOfMessage(message: RevocationEntry): [string, Entry] | undefined {
-  let id: EntryId;
+  let id: EntryName;
   switch (message.scope) {
     case RevocationScope.TOKEN:
       id = { scope: "token", fingerprint: message.fingerprint };

@@ -7,20 +7,27 @@
 /** What a revocation entry matches: one token, a jti, or a subject's tokens issued before a cutoff. */
 export type Scope = "token" | "jti" | "subject";
 
+/** Names one entry: what its key ({@link entryKey}) is made of. */
+export type EntryName =
+  | { scope: "token"; fingerprint: string }
+  | { scope: "jti"; issuer: string; jti: string }
+  | { scope: "subject"; issuer: string; subject: string };
+
 /**
- * Names one entry. A token entry may say which subject entry it goes with
- * (`placedWith`: that entry's {@link entryKey}, for a token with `sub`):
- * on a Redis Cluster both then live in one slot and a check reads them with
- * one command. Every call about one token entry must give the same
- * `placedWith` (the verified token's, see `tokenEntryId`).
+ * One entry, as the store's calls take it. A token entry says which subject
+ * entry it goes with (`placedWith`: that entry's {@link entryKey} for a
+ * token with `sub`, else undefined): on a Redis Cluster both then live in
+ * one slot and a check reads them with one command. Every call about one
+ * token entry must give the same `placedWith` (the verified token's, see
+ * `tokenEntryId`); the field is required so that every caller decides.
  */
 export type EntryId =
-  | { scope: "token"; fingerprint: string; placedWith?: string | undefined }
+  | { scope: "token"; fingerprint: string; placedWith: string | undefined }
   | { scope: "jti"; issuer: string; jti: string }
   | { scope: "subject"; issuer: string; subject: string };
 
 /** The store key of an entry: the fingerprint, or a `j:`/`s:` prefixed JSON pair (fingerprints are base64url, so never collide). */
-export function entryKey(id: EntryId): string {
+export function entryKey(id: EntryName): string {
   switch (id.scope) {
     case "token":
       return id.fingerprint;
