@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { errorDescription } from "../gateway/www-authenticate.js";
 import type { CheckResult, TokenChecker } from "./token-checker.js";
 
 type Verified = Extract<CheckResult, { valid: true }>;
@@ -29,9 +30,7 @@ export function tokenCheckMiddleware(checker: TokenChecker) {
         }
         const headers: Record<string, string> = { "content-type": "application/json" };
         if (result.code === "unavailable") headers["retry-after"] = "1";
-        else
-          headers["www-authenticate"] =
-            `Bearer error="invalid_token", error_description="${result.message.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, "'")}"`;
+        else headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${errorDescription(result.message)}"`;
         response.writeHead(result.code === "unavailable" ? 503 : 401, headers);
         response.end(JSON.stringify({ success: false, info: result.message, code: result.code }));
       },

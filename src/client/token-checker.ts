@@ -2,11 +2,12 @@ import { type Client, Code, ConnectError, createClient, type Transport } from "@
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import { ConfigError, loadJwtConfig } from "../config.js";
-import { KeysUnavailable, type KeySource } from "../jwt/key-source.js";
+import type { KeySource } from "../jwt/key-source.js";
 import { parseBearer } from "../jwt/bearer.js";
 import { openKeySource } from "../jwt/open-key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import { type Claims, createVerifier, type Verifier } from "../jwt/verifier.js";
+import { createAuthentication } from "../service/authentication.js";
 import { describeMatch } from "../service/revocation-view.js";
 import { keysOf } from "../service/store-calls.js";
 import { FeedSubscriber, type FeedState } from "./feed-subscriber.js";
@@ -88,7 +89,7 @@ export interface TokenChecker {
 export async function createTokenChecker(options: TokenCheckerOptions): Promise<TokenChecker> {
   const jwt = jwtConfigOf(options.jwt);
   const keys: KeySource = await openKeySource(jwt.key);
-  const verifier: Verifier = createVerifier(jwt, keys);
+  const { verify } = createAuthentication({ verifier: createVerifier(jwt, keys), adminKey: undefined, maxTokenBytes: jwt.maxTokenBytes });
   const maxStalenessMs = options.maxStalenessMs ?? 10_000;
   const transport = options.transport ?? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2" });
   const client: Client<typeof TokenService> = createClient(TokenService, transport);
@@ -125,14 +126,11 @@ export async function createTokenChecker(options: TokenCheckerOptions): Promise<
     async check(token) {
       let verified: Awaited<ReturnType<Verifier>>;
       try {
-        if (token.length > jwt.maxTokenBytes) {
-          throw new TokenRejected("TOKEN_MALFORMED", `Token is too long: the limit is ${jwt.maxTokenBytes} bytes`);
-        }
-        verified = await verifier(token.trim());
+        verified = await verify(token); // the service's own check of a token given as an argument
       } catch (err) {
         if (err instanceof TokenRejected) return { valid: false, code: "unauthenticated", message: err.message };
-        if (err instanceof KeysUnavailable)
-          return { valid: false, code: "unavailable", message: "Signing keys are unavailable; retry later" };
+        if (err instanceof ConnectError && err.code === Code.Unavailable)
+          return { valid: false, code: "unavailable", message: err.rawMessage };
         throw err;
       }
       const stale = staleness();

@@ -4,7 +4,7 @@ import { RevocationScope, type RevocationEntry, type RevocationEntrySchema } fro
 import { entryKey, type Entry, type EntryName } from "../store/revocation-store.js";
 
 /** The entry an {@link entryKey} names (its inverse). */
-export function entryIdOf(key: string): EntryName {
+function entryIdOf(key: string): EntryName {
   if (key.startsWith("j:[") || key.startsWith("s:[")) {
     const [issuer, name] = JSON.parse(key.slice(2)) as [string, string];
     return key.startsWith("j:") ? { scope: "jti", issuer, jti: name } : { scope: "subject", issuer, subject: name };

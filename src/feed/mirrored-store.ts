@@ -34,7 +34,7 @@ export function mirroredStore(store: RevocationStore, follower: StoreFollower, o
           follower.position !== undefined && follower.lagMs() <= options.maxStalenessMs
             ? Promise.resolve(follower.set.check(keys))
             : store.check(keys)
-      : (keys) => store.check(keys),
+      : store.check, // the default (store mode): nothing added to Info's path
     revoke: (id, request) => {
       const appliedBefore = follower.applied;
       return store.revoke(id, request).then(applyFound(id, appliedBefore));

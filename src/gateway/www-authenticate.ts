@@ -10,6 +10,10 @@ import { TokenRejected } from "../jwt/token-rejected.js";
 export function bearerChallenge(refusal: ConnectError): string {
   const missing = refusal.cause instanceof TokenRejected && refusal.cause.reason === "TOKEN_MISSING";
   if (missing) return 'Bearer realm="token-blacklist"';
-  const description = refusal.rawMessage.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, "'");
-  return `Bearer realm="token-blacklist", error="invalid_token", error_description="${description}"`;
+  return `Bearer realm="token-blacklist", error="invalid_token", error_description="${errorDescription(refusal.rawMessage)}"`;
+}
+
+/** A refusal's message as an RFC 6750 `error_description`: the characters that attribute allows, others as `'`. */
+export function errorDescription(message: string): string {
+  return message.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, "'");
 }

@@ -29,7 +29,7 @@ export function eventFor(
 }
 
 /** {@link entryKey} of the entry an event is about. */
-export function entryKeyOf(event: AuditEvent): string {
+function entryKeyOf(event: AuditEvent): string {
   if (event.scope === "token") return entryKey({ scope: "token", fingerprint: event.fingerprint ?? "" });
   if (event.scope === "jti") return entryKey({ scope: "jti", issuer: event.issuer ?? "", jti: event.jti ?? "" });
   return entryKey({ scope: "subject", issuer: event.issuer ?? "", subject: event.subject ?? "" });

@@ -239,9 +239,10 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
     },
     async changesAfter(position, limit) {
       const after = Number(position[0]);
-      // A position past the log's end was not handed out by this file (a restored backup, a new file): not resumable.
-      if (after > 0 && rows0(await run(() => logHead.all())) < after) return "gone";
       const rows = await run(() => logAfter.all(after, limit));
+      // Nothing after it: a position past the log's end was not handed out by this file (a restored
+      // backup, a new file) and is not resumable. Asked only then, so a read costs one query.
+      if (rows.length === 0 && after > 0 && rows0(await run(() => logHead.all())) < after) return "gone";
       const changes = rows.map((row) => loggedChange(0, String(row.id), eventOfRow(row)));
       return { changes, position: changes.length === 0 ? position : [changes.at(-1)!.id], complete: rows.length < limit };
     },
