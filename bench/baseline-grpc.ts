@@ -21,10 +21,7 @@ const prefix = process.env.REDIS_KEY_PREFIX ?? "tbl:";
 const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { enableAutoPipelining: true });
 
 const definition = protoLoader.loadSync("tokens/v1/token_service.proto", {
-  includeDirs: [
-    fileURLToPath(new URL("../proto", import.meta.url)),
-    fileURLToPath(new URL("../node_modules/google-proto-files", import.meta.url)),
-  ],
+  includeDirs: [fileURLToPath(new URL("../proto", import.meta.url))],
   keepCase: true,
 });
 const pkg = grpc.loadPackageDefinition(definition) as unknown as {

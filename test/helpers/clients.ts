@@ -111,7 +111,6 @@ export const grpcWebClient = (baseUrl: string) =>
   connectClient("gRPC-Web HTTP/1.1", createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }));
 
 const protoDir = fileURLToPath(new URL("../../proto", import.meta.url));
-const googleProtoDir = fileURLToPath(new URL("../../node_modules/google-proto-files", import.meta.url));
 
 /** Calls any TokenService RPC by name with a request object; what a generic gRPC caller (grpcurl) does. */
 export interface GrpcCaller {
@@ -130,7 +129,7 @@ export function grpcJsCaller(
   channelOptions: grpc.ChannelOptions = {},
 ): GrpcCaller {
   const definition = protoLoader.loadSync("tokens/v1/token_service.proto", {
-    includeDirs: [protoDir, googleProtoDir],
+    includeDirs: [protoDir],
     defaults: true,
     enums: String,
     longs: String,
