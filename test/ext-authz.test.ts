@@ -106,7 +106,13 @@ describe("envoy.service.auth.v3.Authorization/Check", () => {
     expect(header(denied, "www-authenticate")).toMatch(
       /^Bearer realm="token-blacklist", error="invalid_token", error_description="Token is blacklisted/,
     );
-    expect(JSON.parse(denied.httpResponse.value.body)).toEqual({ success: false, info: "Token is blacklisted", code: "unauthenticated" });
+    expect(JSON.parse(denied.httpResponse.value.body)).toEqual({
+      success: false,
+      info: "Token is blacklisted",
+      code: "unauthenticated",
+      reason: "TOKEN_REVOKED",
+      metadata: { scope: "REVOCATION_SCOPE_TOKEN" },
+    });
   });
 
   it("reads the token from the raw header list Envoy sends with encode_raw_headers", async () => {

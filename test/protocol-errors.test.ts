@@ -134,13 +134,17 @@ describe.each(["cleartext", "TLS"])("unknown methods, in each protocol's terms, 
   it("Connect: 404 with Connect's error JSON, code unimplemented", async () => {
     const res = await http1Request(endpoint, "POST", "/tokens.v1.TokenService/Nope", { "content-type": "application/json" }, "{}");
     expect(res.status).toBe(404);
-    expect(JSON.parse(res.text)).toEqual({ code: "unimplemented", message: "unknown method /tokens.v1.TokenService/Nope" });
+    expect(JSON.parse(res.text)).toMatchObject({
+      code: "unimplemented",
+      message: "unknown method /tokens.v1.TokenService/Nope",
+      details: [{ type: "google.rpc.ErrorInfo", debug: { reason: "METHOD_NOT_FOUND", domain: "tokens.v1" } }],
+    });
   });
 
   it("REST: 404 with the REST error body", async () => {
     const res = await http1Request(endpoint, "GET", "/nope", {});
     expect(res.status).toBe(404);
-    expect(JSON.parse(res.text)).toEqual({ success: false, info: "No route for GET /nope", code: "not_found" });
+    expect(JSON.parse(res.text)).toEqual({ success: false, info: "No route for GET /nope", code: "not_found", reason: "NOT_FOUND" });
   });
 });
 

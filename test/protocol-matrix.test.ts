@@ -8,10 +8,10 @@ import { mint } from "./helpers/tokens.js";
 
 /**
  * Every RPC over every protocol, on h2c (and HTTP/1.1 cleartext) and on TLS:
- * success and each error class an RPC has, each protocol with an independent
+ * success and each error class an RPC has (its code and its ErrorInfo reason), each protocol with an independent
  * client (fetch-like node:http/https and node:http2 for REST, connect-node's
  * four transports, @grpc/grpc-js). The same request must get the same code
- * everywhere. Then the store goes down and every protocol says UNAVAILABLE.
+ * and reason everywhere. Then the store goes down and every protocol says UNAVAILABLE.
  */
 const admin = { "x-admin-key": ADMIN_KEY };
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -21,6 +21,8 @@ const tooLong = "r".repeat(1025); // over the 1024 characters a reason may have
 interface Case {
   name: string;
   code: string;
+  /** The ErrorInfo reason every protocol must carry (errors only). */
+  reason?: string;
   /** Builds the request and headers, fresh for each protocol (calls change state). */
   make(): { request: Record<string, unknown>; headers: Record<string, string> };
   /** What a success must also say, in either protocol's field names. */
@@ -38,8 +40,13 @@ const CASES: Record<string, Case[]> = {
       make: () => ({ request: {}, headers: bearer(mint({ sub: "matrix" })) }),
       check: (o) => expect(field(o, "decoded_token", "decodedToken")).toMatchObject({ sub: "matrix" }),
     },
-    { name: "no bearer token", code: "unauthenticated", make: () => ({ request: {}, headers: {} }) },
-    { name: "a bad signature", code: "unauthenticated", make: () => ({ request: {}, headers: bearer(mint({}, { secret: "other" })) }) },
+    { name: "no bearer token", code: "unauthenticated", reason: "TOKEN_MISSING", make: () => ({ request: {}, headers: {} }) },
+    {
+      name: "a bad signature",
+      code: "unauthenticated",
+      reason: "SIGNATURE_INVALID",
+      make: () => ({ request: {}, headers: bearer(mint({}, { secret: "other" })) }),
+    },
   ],
   Blacklist: [
     {
@@ -48,23 +55,40 @@ const CASES: Record<string, Case[]> = {
       make: () => ({ request: {}, headers: bearer(mint()) }),
       check: (o) => expect(field(o, "newly_blacklisted", "newlyBlacklisted")).toBe(true),
     },
-    { name: "no bearer token", code: "unauthenticated", make: () => ({ request: {}, headers: {} }) },
+    { name: "no bearer token", code: "unauthenticated", reason: "TOKEN_MISSING", make: () => ({ request: {}, headers: {} }) },
     {
       name: "a token field without the admin key",
       code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
       make: () => ({ request: { token: mint() }, headers: bearer(mint()) }),
     },
-    { name: "a token field that does not verify", code: "invalid_argument", make: () => ({ request: { token: "a.b.c" }, headers: admin }) },
+    {
+      name: "a token field that does not verify",
+      code: "invalid_argument",
+      reason: "TOKEN_MALFORMED",
+      make: () => ({ request: { token: "a.b.c" }, headers: admin }),
+    },
     {
       name: "a reason that is too long",
       code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
       make: () => ({ request: { reason: tooLong }, headers: bearer(mint()) }),
     },
   ],
   Unblacklist: [
     { name: "the operator", code: "ok", make: () => ({ request: {}, headers: { ...bearer(mint()), ...admin } }) },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: {}, headers: bearer(mint()) }) },
-    { name: "a token field that does not verify", code: "invalid_argument", make: () => ({ request: { token: "a.b.c" }, headers: admin }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: {}, headers: bearer(mint()) }),
+    },
+    {
+      name: "a token field that does not verify",
+      code: "invalid_argument",
+      reason: "TOKEN_MALFORMED",
+      make: () => ({ request: { token: "a.b.c" }, headers: admin }),
+    },
   ],
   RevokeJti: [
     {
@@ -73,28 +97,46 @@ const CASES: Record<string, Case[]> = {
       make: () => ({ request: { jti: unique() }, headers: admin }),
       check: (o) => expect(o.body?.changed).toBe(true),
     },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: { jti: unique() }, headers: {} }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: { jti: unique() }, headers: {} }),
+    },
     {
       name: "a reason that is too long",
       code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
       make: () => ({ request: { jti: unique(), reason: tooLong }, headers: admin }),
     },
   ],
   RestoreJti: [
     { name: "the operator", code: "ok", make: () => ({ request: { jti: unique() }, headers: admin }) },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: { jti: unique() }, headers: {} }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: { jti: unique() }, headers: {} }),
+    },
     {
       name: "a reason that is too long",
       code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
       make: () => ({ request: { jti: unique(), reason: tooLong }, headers: admin }),
     },
   ],
   GetJtiRevocation: [
     { name: "the operator", code: "ok", make: () => ({ request: { jti: unique() }, headers: admin }) },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: { jti: unique() }, headers: {} }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: { jti: unique() }, headers: {} }),
+    },
     {
       name: "an issuer that is too long",
       code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
       make: () => ({ request: { jti: unique(), issuer: "i".repeat(4097) }, headers: admin }),
     },
   ],
@@ -105,28 +147,46 @@ const CASES: Record<string, Case[]> = {
       make: () => ({ request: { subject: unique() }, headers: admin }),
       check: (o) => expect(o.body?.changed).toBe(true),
     },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: { subject: unique() }, headers: {} }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: { subject: unique() }, headers: {} }),
+    },
     {
       name: "a reason that is too long",
       code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
       make: () => ({ request: { subject: unique(), reason: tooLong }, headers: admin }),
     },
   ],
   RestoreSubject: [
     { name: "the operator", code: "ok", make: () => ({ request: { subject: unique() }, headers: admin }) },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: { subject: unique() }, headers: {} }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: { subject: unique() }, headers: {} }),
+    },
     {
       name: "a reason that is too long",
       code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
       make: () => ({ request: { subject: unique(), reason: tooLong }, headers: admin }),
     },
   ],
   GetSubjectRevocation: [
     { name: "the operator", code: "ok", make: () => ({ request: { subject: unique() }, headers: admin }) },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: { subject: unique() }, headers: {} }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: { subject: unique() }, headers: {} }),
+    },
     {
       name: "an issuer that is too long",
       code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
       make: () => ({ request: { subject: unique(), issuer: "i".repeat(4097) }, headers: admin }),
     },
   ],
@@ -137,13 +197,23 @@ const CASES: Record<string, Case[]> = {
       make: () => ({ request: { token: mint() }, headers: admin }),
       check: (o) => expect(o.body?.valid).toBe(true),
     },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: { token: mint() }, headers: {} }) },
-    { name: "no token", code: "invalid_argument", make: () => ({ request: {}, headers: admin }) },
+    {
+      name: "no admin key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: () => ({ request: { token: mint() }, headers: {} }),
+    },
+    { name: "no token", code: "invalid_argument", reason: "ARGUMENT_INVALID", make: () => ({ request: {}, headers: admin }) },
   ],
   History: [
     { name: "the operator", code: "ok", make: () => ({ request: { pageSize: 2 }, headers: admin }) },
-    { name: "no admin key", code: "permission_denied", make: () => ({ request: {}, headers: {} }) },
-    { name: "a page size past 1000", code: "invalid_argument", make: () => ({ request: { pageSize: 5000 }, headers: admin }) },
+    { name: "no admin key", code: "permission_denied", reason: "OPERATOR_KEY_REQUIRED", make: () => ({ request: {}, headers: {} }) },
+    {
+      name: "a page size past 1000",
+      code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
+      make: () => ({ request: { pageSize: 5000 }, headers: admin }),
+    },
   ],
 };
 
@@ -186,7 +256,10 @@ describe.each(["cleartext (HTTP/1.1 and h2c)", "TLS (ALPN h2 and http/1.1)"])("o
         const outcome = await caller.call(rpc, request, headers);
         expect(outcome.code, `${caller.name}: ${outcome.message}`).toBe(c.code);
         if (c.code === "ok") c.check?.(outcome);
-        else expect(outcome.message, caller.name).not.toBe("");
+        else {
+          expect(outcome.message, caller.name).not.toBe("");
+          expect(outcome.reason, `${caller.name}: ${outcome.message}`).toBe(c.reason);
+        }
       }
     });
   });
@@ -206,6 +279,7 @@ describe.each(["cleartext (HTTP/1.1 and h2c)", "TLS (ALPN h2 and http/1.1)"])("o
         const outcome = await caller.call(rpc, request, headers);
         expect(outcome.code, `${rpc} over ${caller.name}`).toBe("unavailable");
         expect(outcome.message).toMatch(/store is unavailable; retry later/);
+        expect(outcome.reason, `${rpc} over ${caller.name}`).toBe("STORE_UNAVAILABLE");
       }
     }
   });

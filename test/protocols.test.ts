@@ -126,19 +126,21 @@ describe("REST specifics", () => {
       success: false,
       info: "Authorization header must use the Bearer scheme: 'Authorization: Bearer <jwt>'",
       code: "unauthenticated",
+      reason: "TOKEN_MALFORMED",
     });
     const denied = await fetch(url("/blacklist"), { method: "DELETE", headers: bearer(mint()) });
     expect(denied.status).toBe(403);
-    expect(await denied.json()).toMatchObject({ success: false, code: "permission_denied" });
+    expect(await denied.json()).toMatchObject({ success: false, code: "permission_denied", reason: "OPERATOR_KEY_REQUIRED" });
   });
 
   it("answers an unknown path with a JSON 404 and a wrong method with a 405 naming the allowed ones", async () => {
     const missing = await fetch(url("/nope"));
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toEqual({ success: false, info: "No route for GET /nope", code: "not_found" });
+    expect(await missing.json()).toEqual({ success: false, info: "No route for GET /nope", code: "not_found", reason: "NOT_FOUND" });
     const wrong = await fetch(url("/info"), { method: "PUT" });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get("allow")).toBe("GET");
+    expect(await wrong.json()).toMatchObject({ code: "unimplemented", reason: "METHOD_NOT_FOUND" });
     const both = await fetch(url("/blacklist"), { method: "PATCH" });
     expect(both.headers.get("allow")).toBe("POST, DELETE");
   });
@@ -175,7 +177,12 @@ describe("REST specifics", () => {
   it("answers headers over MAX_HEADER_BYTES with a JSON 431, not 500, and keeps serving", async () => {
     const res = await fetch(url("/info"), { headers: bearer("a".repeat(40_000)) });
     expect(res.status).toBe(431);
-    expect(await res.json()).toEqual({ success: false, info: "Request headers are too large", code: "resource_exhausted" });
+    expect(await res.json()).toEqual({
+      success: false,
+      info: "Request headers are too large",
+      code: "resource_exhausted",
+      reason: "REQUEST_TOO_LARGE",
+    });
     expect((await fetch(url("/info"), { headers: bearer(mint()) })).status).toBe(200);
   });
 });

@@ -10,6 +10,7 @@ import { TokenService, WatchRevocationsResponse_SnapshotReason as SnapshotReason
 import { createTokenChecker, tokenCheckInterceptor, tokenCheckMiddleware, verifiedToken, verifiedTokenOf } from "../src/client/index.js";
 import { fingerprint } from "../src/jwt/fingerprint.js";
 import { entryKey, type EntryId } from "../src/store/revocation-store.js";
+import { errorInfoOf } from "./helpers/clients.js";
 import { eventually } from "./helpers/eventually.js";
 import { FeedReader } from "./helpers/feed-reader.js";
 import { parsePrometheus, sampleValue } from "./helpers/prometheus.js";
@@ -444,14 +445,23 @@ describe("token-blacklist/client", () => {
       await client.blacklist({}, { headers: { authorization: `Bearer ${token}` } });
       expect(await eventually(async () => !(await checker.check(token)).valid, 5000)).toBe(true);
       const asInfo = await client.info({}, { headers: { authorization: `Bearer ${token}` } }).catch((e) => ConnectError.from(e));
-      expect(await checker.check(token)).toEqual({ valid: false, code: "unauthenticated", message: (asInfo as ConnectError).rawMessage });
+      expect(await checker.check(token)).toEqual({
+        valid: false,
+        code: "unauthenticated",
+        message: (asInfo as ConnectError).rawMessage,
+        ...errorInfoOf(asInfo as ConnectError),
+      });
+      expect(errorInfoOf(asInfo as ConnectError)).toEqual({ reason: "TOKEN_REVOKED", metadata: { scope: "REVOCATION_SCOPE_TOKEN" } });
       const wrong = mint({}, { secret: "not-the-secret" });
       const wrongInfo = await client.info({}, { headers: { authorization: `Bearer ${wrong}` } }).catch((e) => ConnectError.from(e));
       expect(await checker.check(wrong)).toEqual({
         valid: false,
         code: "unauthenticated",
         message: (wrongInfo as ConnectError).rawMessage,
+        reason: "SIGNATURE_INVALID",
+        metadata: {},
       });
+      expect(errorInfoOf(wrongInfo as ConnectError).reason).toBe("SIGNATURE_INVALID");
       const subject = `s-${crypto.randomUUID()}`;
       const early = mint({ sub: subject });
       await client.revokeSubject({ subject, issuedBefore: timestampFromMs(Date.now() + 1000) }, { headers: admin });
@@ -471,7 +481,12 @@ describe("token-blacklist/client", () => {
       expect(await eventually(async () => (await checker.check(token)).valid, 5000)).toBe(true);
       await own.close();
       expect(await eventually(async () => (await checker.check(token)).valid === false, 8000)).toBe(true);
-      expect(await checker.check(token)).toMatchObject({ valid: false, code: "unavailable", message: expect.stringMatching(/stale/) });
+      expect(await checker.check(token)).toMatchObject({
+        valid: false,
+        code: "unavailable",
+        message: expect.stringMatching(/stale/),
+        reason: "REVOCATIONS_STALE",
+      });
       expect(checker.stalenessMs()).toBeGreaterThan(1500);
     } finally {
       await checker.close();
@@ -484,7 +499,13 @@ describe("token-blacklist/client", () => {
       const token = mint();
       expect(await checker.check(token)).toMatchObject({ valid: true });
       await tokenClient(service.baseUrl).blacklist({}, { headers: { authorization: `Bearer ${token}` } });
-      expect(await checker.check(token)).toEqual({ valid: false, code: "unauthenticated", message: "Token is blacklisted" });
+      expect(await checker.check(token)).toEqual({
+        valid: false,
+        code: "unauthenticated",
+        message: "Token is blacklisted",
+        reason: "TOKEN_REVOKED",
+        metadata: { scope: "REVOCATION_SCOPE_TOKEN" },
+      });
       expect(checker.stalenessMs()).toBe(Number.POSITIVE_INFINITY);
     } finally {
       await checker.close();
@@ -522,10 +543,17 @@ describe("token-blacklist/client", () => {
       expect(await eventually(async () => !(await checker.check(token)).valid, 5000)).toBe(true);
       const refused = await own.info({}, { headers: { authorization: `Bearer ${token}` } }).catch((e) => ConnectError.from(e));
       expect(refused).toMatchObject({ code: Code.Unauthenticated, rawMessage: "Token is blacklisted" });
+      expect(errorInfoOf(refused as ConnectError)).toEqual({ reason: "TOKEN_REVOKED", metadata: { scope: "REVOCATION_SCOPE_TOKEN" } });
       const response = await fetch(plainUrl, { headers: { authorization: `Bearer ${token}` } });
       expect(response.status).toBe(401);
       expect(response.headers.get("www-authenticate")).toContain('error="invalid_token"');
-      expect(await response.json()).toEqual({ success: false, info: "Token is blacklisted", code: "unauthenticated" });
+      expect(await response.json()).toEqual({
+        success: false,
+        info: "Token is blacklisted",
+        code: "unauthenticated",
+        reason: "TOKEN_REVOKED",
+        metadata: { scope: "REVOCATION_SCOPE_TOKEN" },
+      });
       expect((await fetch(plainUrl)).status).toBe(401);
     } finally {
       guarded.close();

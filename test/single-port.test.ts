@@ -68,7 +68,7 @@ describe("one port, HTTP/1.1 and h2c", () => {
   it("answers bytes that are neither protocol with a JSON 400 and keeps serving", async () => {
     const response = await rawExchange(service.port, ["\x16\x03\x01garbage\r\n\r\n"], /\}$/);
     expect(response).toMatch(/^HTTP\/1.1 400/);
-    expect(response).toMatch(/\{"success":false,"info":"Malformed HTTP request","code":"invalid_argument"\}$/);
+    expect(response).toMatch(/\{"success":false,"info":"Malformed HTTP request","code":"invalid_argument","reason":"REQUEST_MALFORMED"\}$/);
     expect((await fetch(`${service.baseUrl}/info`, { headers: { authorization: `Bearer ${mint()}` } })).status).toBe(200);
   });
 

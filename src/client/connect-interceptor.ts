@@ -1,5 +1,6 @@
-import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { Code, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { CheckResult, TokenChecker } from "./token-checker.js";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
 
 /** Where {@link tokenCheckInterceptor} leaves the verified token for handlers: `context.values.get(verifiedToken)`. */
 export const verifiedToken = createContextKey<Extract<CheckResult, { valid: true }> | undefined>(undefined, {
@@ -11,12 +12,15 @@ export const verifiedToken = createContextKey<Extract<CheckResult, { valid: true
  * pass it in `interceptors` of `connectNodeAdapter`): every call must carry
  * `Authorization: Bearer <jwt>` that the checker finds valid and unrevoked,
  * or it fails with UNAUTHENTICATED (or UNAVAILABLE, when the mirror is stale
- * and the checker fails closed), with Info's message.
+ * and the checker fails closed), with Info's message and ErrorInfo.
  */
 export function tokenCheckInterceptor(checker: TokenChecker): Interceptor {
   return (next) => async (request) => {
     const result = await checker.checkBearer(request.header.get("authorization"));
-    if (!result.valid) throw new ConnectError(result.message, result.code === "unavailable" ? Code.Unavailable : Code.Unauthenticated);
+    if (!result.valid) {
+      const code = result.code === "unavailable" ? Code.Unavailable : Code.Unauthenticated;
+      throw refusal(code, ErrorReason[result.reason as keyof typeof ErrorReason], result.message, result.metadata);
+    }
     request.contextValues.set(verifiedToken, result);
     return next(request);
   };

@@ -17,7 +17,8 @@ export function verifiedTokenOf(request: IncomingMessage): Verified | undefined 
  * unrevoked goes on to `next()`; otherwise it is answered here, as the
  * service's REST routes answer: 401 with `WWW-Authenticate` (RFC 6750), or
  * 503 with `Retry-After` when the mirror is stale and the checker fails
- * closed, and the JSON body `{"success": false, "info": ..., "code": ...}`.
+ * closed, and the JSON body `{"success": false, "info": ..., "code": ..., "reason": ..., "metadata": {...}}`
+ * as the service's REST routes answer.
  */
 export function tokenCheckMiddleware(checker: TokenChecker) {
   return (request: IncomingMessage, response: ServerResponse, next: (err?: unknown) => void): void => {
@@ -32,7 +33,8 @@ export function tokenCheckMiddleware(checker: TokenChecker) {
         if (result.code === "unavailable") headers["retry-after"] = "1";
         else headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${errorDescription(result.message)}"`;
         response.writeHead(result.code === "unavailable" ? 503 : 401, headers);
-        response.end(JSON.stringify({ success: false, info: result.message, code: result.code }));
+        const body = { success: false, info: result.message, code: result.code, reason: result.reason, metadata: result.metadata };
+        response.end(JSON.stringify(body));
       },
       (err: unknown) => next(err),
     );

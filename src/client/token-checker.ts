@@ -8,9 +8,10 @@ import { openKeySource } from "../jwt/open-key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import { type Claims, createVerifier, type Verifier } from "../jwt/verifier.js";
 import { createAuthentication } from "../service/authentication.js";
-import { describeMatch } from "../service/revocation-view.js";
+import { tokenRevoked } from "../service/revocation-view.js";
 import { keysOf } from "../service/store-calls.js";
 import { FeedSubscriber, type FeedState } from "./feed-subscriber.js";
+import { ErrorReason, errorInfoOf, refusal, tokenRefused } from "../service/error-reasons.js";
 
 /** The token rules: the service's JWT_* settings, under the same names in camelCase. */
 export interface TokenCheckerJwtOptions {
@@ -62,7 +63,18 @@ export type CheckResult =
       code: "unauthenticated" | "unavailable";
       /** The message Info would send. */
       message: string;
+      /** The ErrorReason name Info would send (`TOKEN_REVOKED`, `TOKEN_EXPIRED`, ...; `REVOCATIONS_STALE` when the mirror is too old). */
+      reason: string;
+      /** The ErrorInfo metadata Info would send (`scope` of a revoked token). */
+      metadata: Record<string, string>;
     };
+
+/** The verdict a refusal stands for. */
+function refused(error: ConnectError): CheckResult {
+  const { reason, metadata } = errorInfoOf(error);
+  const code = error.code === Code.Unauthenticated ? "unauthenticated" : "unavailable";
+  return { valid: false, code, message: error.rawMessage, reason, metadata };
+}
 
 /** Checks tokens in-process against a mirror of the service's revocations. */
 export interface TokenChecker {
@@ -105,10 +117,7 @@ export async function createTokenChecker(options: TokenCheckerOptions): Promise<
       const answer = await client.info({}, { headers: { authorization: `Bearer ${token}` } });
       return { valid: true, claims: answer.decodedToken as unknown as Claims, fingerprint: "", info: answer.info };
     } catch (err) {
-      const error = ConnectError.from(err);
-      return error.code === Code.Unauthenticated
-        ? { valid: false, code: "unauthenticated", message: error.rawMessage }
-        : { valid: false, code: "unavailable", message: error.rawMessage };
+      return refused(ConnectError.from(err));
     }
   };
 
@@ -118,7 +127,7 @@ export async function createTokenChecker(options: TokenCheckerOptions): Promise<
       try {
         token = parseBearer(authorization, jwt.maxTokenBytes);
       } catch (err) {
-        if (err instanceof TokenRejected) return { valid: false, code: "unauthenticated", message: err.message };
+        if (err instanceof TokenRejected) return refused(tokenRefused(err));
         throw err;
       }
       return checker.check(token);
@@ -128,25 +137,21 @@ export async function createTokenChecker(options: TokenCheckerOptions): Promise<
       try {
         verified = await verify(token); // the service's own check of a token given as an argument
       } catch (err) {
-        if (err instanceof TokenRejected) return { valid: false, code: "unauthenticated", message: err.message };
-        if (err instanceof ConnectError && err.code === Code.Unavailable)
-          return { valid: false, code: "unavailable", message: err.rawMessage };
+        if (err instanceof TokenRejected) return refused(tokenRefused(err));
+        if (err instanceof ConnectError && err.code === Code.Unavailable) return refused(err);
         throw err;
       }
       const stale = staleness();
       if (stale > maxStalenessMs) {
         if (options.whenStale === "ask-service") return askService(token);
-        return {
-          valid: false,
-          code: "unavailable",
-          message:
-            stale === Number.POSITIVE_INFINITY
-              ? "Revocation mirror is not loaded yet; retry later"
-              : `Revocation mirror is stale (${Math.round(stale)} ms behind, limit ${maxStalenessMs} ms); retry later`,
-        };
+        const message =
+          stale === Number.POSITIVE_INFINITY
+            ? "Revocation mirror is not loaded yet; retry later"
+            : `Revocation mirror is stale (${Math.round(stale)} ms behind, limit ${maxStalenessMs} ms); retry later`;
+        return refused(refusal(Code.Unavailable, ErrorReason.REVOCATIONS_STALE, message));
       }
       const match = feed.set.check(keysOf(verified));
-      if (match !== undefined) return { valid: false, code: "unauthenticated", message: describeMatch(match) };
+      if (match !== undefined) return refused(tokenRevoked(match));
       return { valid: true, claims: verified.claims, fingerprint: verified.fingerprint, info: "Token is valid" };
     },
     ready: () => feed.synced(),

@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import {
   AuditAction,
   type WatchRevocationsRequest,
@@ -10,6 +10,8 @@ import { createAdminKeyCheck } from "../service/admin-key.js";
 import type { LoggedChange, LogPosition } from "../store/revocation-store.js";
 import { entryMessage } from "./feed-messages.js";
 import type { FollowerEvent, StoreFollower } from "./store-follower.js";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
+import { storeUnavailable } from "../service/store-calls.js";
 
 type Message = MessageInitShape<typeof WatchRevocationsResponseSchema>;
 
@@ -50,25 +52,31 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
   return async function* watchRevocations(request: WatchRevocationsRequest, context: HandlerContext): AsyncGenerator<Message> {
     const headers = context.requestHeader;
     if (checkFeedKey === undefined) {
-      throw new ConnectError("WatchRevocations is disabled: set FEED_KEY (or ADMIN_KEY) on the server", Code.PermissionDenied);
+      throw refusal(
+        Code.PermissionDenied,
+        ErrorReason.FEED_DISABLED,
+        "WatchRevocations is disabled: set FEED_KEY (or ADMIN_KEY) on the server",
+      );
     }
     if (!checkFeedKey(headers.get("x-feed-key")) && !(checkAdminKey?.(headers.get("x-admin-key")) ?? false)) {
-      throw new ConnectError("WatchRevocations needs the feed key in the x-feed-key header", Code.PermissionDenied);
+      throw refusal(Code.PermissionDenied, ErrorReason.FEED_KEY_REQUIRED, "WatchRevocations needs the feed key in the x-feed-key header");
     }
     let requested: LogPosition | undefined;
     if (request.cursor !== "") {
       requested = request.cursor.split(",");
       if (!follower.log.isPosition(requested)) {
-        throw new ConnectError(
-          "cursor: not a cursor this deployment hands out (send the last one received, or none)",
+        throw refusal(
           Code.InvalidArgument,
+          ErrorReason.ARGUMENT_INVALID,
+          "cursor: not a cursor this deployment hands out (send the last one received, or none)",
+          { field: "cursor" },
         );
       }
     }
     if (follower.position === undefined) {
       follower.start().catch(() => {}); // the first watcher starts the follower; failures are retried
       await follower.ready(context.signal).catch(() => {
-        throw new ConnectError("Revocation store is unavailable; retry later", Code.Unavailable);
+        throw storeUnavailable();
       });
     }
 
@@ -116,7 +124,11 @@ export function watchRevocationsHandler(options: WatchRevocationsOptions) {
       let lastHeartbeat = 0;
       while (!context.signal.aborted) {
         if (overflowed) {
-          throw new ConnectError("The feed reader fell too far behind; reconnect with your last cursor", Code.ResourceExhausted);
+          throw refusal(
+            Code.ResourceExhausted,
+            ErrorReason.FEED_READER_TOO_SLOW,
+            "The feed reader fell too far behind; reconnect with your last cursor",
+          );
         }
         const due = heartbeatMs - (Date.now() - lastHeartbeat);
         if (due <= 0 && queue.length === 0) {

@@ -1,11 +1,11 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { parseBearer } from "../jwt/bearer.js";
 import { KeysUnavailable } from "../jwt/key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import type { VerifiedToken } from "../jwt/verifier.js";
-import { describeMatch } from "../service/revocation-view.js";
+import { tokenRevoked } from "../service/revocation-view.js";
 import { keysOf, storeCall } from "../service/store-calls.js";
 import type { TokenServiceDeps, Trace } from "../service/types.js";
+import { keysUnavailable, tokenRefused } from "../service/error-reasons.js";
 
 /**
  * The gateways' question, asked the way `Info` asks it: may a request with
@@ -30,13 +30,13 @@ export function createTokenGate(deps: Pick<TokenServiceDeps, "verifier" | "store
       verified = await deps.verifier(read());
     } catch (err) {
       // The TokenRejected stays as the cause: a challenge tells a missing token from a bad one.
-      if (err instanceof TokenRejected) throw new ConnectError(err.message, Code.Unauthenticated, undefined, undefined, err);
-      if (err instanceof KeysUnavailable) throw new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable);
+      if (err instanceof TokenRejected) throw tokenRefused(err);
+      if (err instanceof KeysUnavailable) throw keysUnavailable();
       throw err;
     }
     trace.fingerprint = verified.fingerprint;
     const match = await storeCall(deps.observer, "check", verified.fingerprint, () => deps.store.check(keysOf(verified)));
-    if (match !== undefined) throw new ConnectError(describeMatch(match), Code.Unauthenticated);
+    if (match !== undefined) throw tokenRevoked(match);
     return verified;
   };
   return {

@@ -7,6 +7,7 @@ import { messageFromJson, parseJsonBody } from "./json-request.js";
 import { createBinaryWriter } from "./proto-binary-writer.js";
 import { createJsonWriter } from "./proto-json-writer.js";
 import { runUnary } from "./unary-call.js";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
 
 /** Options for {@link createConnectUnary}. */
 export interface ConnectUnaryOptions {
@@ -84,7 +85,11 @@ async function serve(exchange: Exchange, target: Target, codec: "json" | "binary
       try {
         return fromBinary(method.input, body);
       } catch (err) {
-        throw new ConnectError(`cannot decode ${method.input.typeName}: ${(err as Error).message}`, Code.InvalidArgument);
+        throw refusal(
+          Code.InvalidArgument,
+          ErrorReason.REQUEST_MALFORMED,
+          `cannot decode ${method.input.typeName}: ${(err as Error).message}`,
+        );
       }
     },
     onInternalError: options.onInternalError,

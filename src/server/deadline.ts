@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
 
 /** `grpc-timeout`: at most 8 digits and a unit (gRPC over HTTP/2, "Requests"). */
 const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
@@ -20,13 +21,21 @@ export function requestTimeoutMs(headers: IncomingHttpHeaders): number | undefin
   if (typeof grpc === "string") {
     const match = GRPC_TIMEOUT.exec(grpc);
     if (match === null)
-      throw new ConnectError(`grpc-timeout "${grpc}" is malformed: expected up to 8 digits and a unit (H M S m u n)`, Code.InvalidArgument);
+      throw refusal(
+        Code.InvalidArgument,
+        ErrorReason.REQUEST_MALFORMED,
+        `grpc-timeout "${grpc}" is malformed: expected up to 8 digits and a unit (H M S m u n)`,
+      );
     return Math.min(Math.ceil(Number(match[1]) * GRPC_UNIT_MS[match[2]!]!), MAX_TIMER_MS);
   }
   const connect = headers["connect-timeout-ms"];
   if (typeof connect === "string") {
     if (!CONNECT_TIMEOUT.test(connect))
-      throw new ConnectError(`connect-timeout-ms "${connect}" is malformed: expected up to 10 digits`, Code.InvalidArgument);
+      throw refusal(
+        Code.InvalidArgument,
+        ErrorReason.REQUEST_MALFORMED,
+        `connect-timeout-ms "${connect}" is malformed: expected up to 10 digits`,
+      );
     return Math.min(Number(connect), MAX_TIMER_MS);
   }
   return undefined;
@@ -34,4 +43,4 @@ export function requestTimeoutMs(headers: IncomingHttpHeaders): number | undefin
 
 /** The error a call ends with when its deadline passes. */
 export const deadlineExceeded = (timeoutMs: number) =>
-  new ConnectError(`the call's deadline (${timeoutMs} ms) passed before it finished`, Code.DeadlineExceeded);
+  refusal(Code.DeadlineExceeded, ErrorReason.DEADLINE_EXCEEDED, `the call's deadline (${timeoutMs} ms) passed before it finished`);

@@ -1,6 +1,7 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { connectErrorBody, grpcStatusHeaders, restErrorBody } from "./errors.js";
 import type { Exchange } from "./exchange.js";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
 
 /** Serves an exchange and returns true, or returns false to leave it to the next. */
 export type Route = (exchange: Exchange) => boolean;
@@ -34,7 +35,7 @@ export function createDispatcher(options: DispatcherOptions): (exchange: Exchang
         exchange.respond(
           500,
           { "content-type": "application/json" },
-          JSON.stringify(restErrorBody(new ConnectError("internal error", Code.Internal))),
+          JSON.stringify(restErrorBody(refusal(Code.Internal, ErrorReason.INTERNAL, "internal error"))),
         );
     }
   };
@@ -46,7 +47,7 @@ function refuseUnknown(exchange: Exchange): void {
   // Nobody will act on it: the body is read only so the connection stays usable.
   void exchange.readBody(0, () => new Error("unread")).catch(() => {});
   if (contentType.startsWith("application/grpc")) {
-    const error = new ConnectError(`unknown method ${path}`, Code.Unimplemented);
+    const error = refusal(Code.Unimplemented, ErrorReason.METHOD_NOT_FOUND, `unknown method ${path}`);
     exchange.respond(200, {
       "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
       ...grpcStatusHeaders(error),
@@ -54,10 +55,10 @@ function refuseUnknown(exchange: Exchange): void {
     return;
   }
   if (exchange.method === "POST" && RPC_PATH.test(path)) {
-    const error = new ConnectError(`unknown method ${path}`, Code.Unimplemented);
+    const error = refusal(Code.Unimplemented, ErrorReason.METHOD_NOT_FOUND, `unknown method ${path}`);
     exchange.respond(404, { "content-type": "application/json" }, JSON.stringify(connectErrorBody(error)));
     return;
   }
-  const error = new ConnectError(`No route for ${exchange.method} ${path}`, Code.NotFound);
+  const error = refusal(Code.NotFound, ErrorReason.NOT_FOUND, `No route for ${exchange.method} ${path}`);
   exchange.respond(404, { "content-type": "application/json" }, JSON.stringify(restErrorBody(error)));
 }

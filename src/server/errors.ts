@@ -1,6 +1,10 @@
 import type { OutgoingHttpHeaders } from "node:http";
+import { base64Encode } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { ErrorReason, errorInfoOf, refusal } from "../service/error-reasons.js";
+import { encodeErrorInfo, encodeStatus } from "./error-info-wire.js";
 import { INTERNAL_MESSAGE } from "../service/observed.js";
 
 /**
@@ -9,7 +13,7 @@ import { INTERNAL_MESSAGE } from "../service/observed.js";
  * ConnectError is our bug and says only INTERNAL_MESSAGE.
  */
 export const asConnectError = (err: unknown): ConnectError =>
-  err instanceof ConnectError ? err : new ConnectError(INTERNAL_MESSAGE, Code.Internal);
+  err instanceof ConnectError ? err : refusal(Code.Internal, ErrorReason.INTERNAL, INTERNAL_MESSAGE);
 
 /** Marks a RESOURCE_EXHAUSTED that is a request body over the limit (HTTP 413 where statuses speak). */
 class RequestTooLarge extends Error {
@@ -18,22 +22,62 @@ class RequestTooLarge extends Error {
 
 /** The error for a request body over `maxBytes`, on every protocol: RESOURCE_EXHAUSTED (gRPC's convention), HTTP 413. */
 export const requestTooLarge = (maxBytes: number) =>
-  new ConnectError(`Request body is larger than ${maxBytes} bytes`, Code.ResourceExhausted, undefined, undefined, new RequestTooLarge());
+  refusal(
+    Code.ResourceExhausted,
+    ErrorReason.REQUEST_TOO_LARGE,
+    `Request body is larger than ${maxBytes} bytes`,
+    undefined,
+    new RequestTooLarge(),
+  );
 
 /** The HTTP status of a failure where the status carries it (REST, Connect unary): Connect's mapping, 413 for a body too large. */
 export function httpStatusOf(err: ConnectError): number {
   return err.cause instanceof RequestTooLarge ? 413 : codeToHttpStatus(err.code);
 }
 
-/** A REST error body, with the original service's fields. */
-export const restErrorBody = (err: ConnectError) => ({ success: false, info: err.rawMessage, code: codeToString(err.code) });
+/**
+ * A REST error body: the original service's fields, the code, and the
+ * ErrorInfo's `reason` (and its `metadata` when there is any).
+ */
+export function restErrorBody(err: ConnectError) {
+  const info = errorInfoOf(err);
+  const body: { success: false; info: string; code: string; reason: string; metadata?: Record<string, string> } = {
+    success: false,
+    info: err.rawMessage,
+    code: codeToString(err.code),
+    reason: info.reason,
+  };
+  if (Object.keys(info.metadata).length > 0) body.metadata = info.metadata;
+  return body;
+}
 
-/** A Connect protocol error body (the end-of-stream JSON of unary calls). */
-export const connectErrorBody = (err: ConnectError) => ({ code: codeToString(err.code), message: err.rawMessage });
+/**
+ * A Connect protocol error body (the end-of-stream JSON of unary calls), with
+ * the ErrorInfo as Connect's handlers write a detail: its type, its binary
+ * value in unpadded base64, and its JSON under `debug`.
+ */
+export function connectErrorBody(err: ConnectError) {
+  const info = errorInfoOf(err);
+  // `debug` is the detail's proto JSON, which omits an empty map.
+  const debug = Object.keys(info.metadata).length === 0 ? { reason: info.reason, domain: info.domain } : info;
+  return {
+    code: codeToString(err.code),
+    message: err.rawMessage,
+    details: [{ type: ErrorInfoSchema.typeName, value: base64Encode(encodeErrorInfo(info), "std_raw"), debug }],
+  };
+}
 
-/** `grpc-status` and `grpc-message` for a trailers-only gRPC (or gRPC-Web) error answer. */
+/**
+ * `grpc-status`, `grpc-message` and `grpc-status-details-bin` (a
+ * google.rpc.Status holding the ErrorInfo) for a trailers-only gRPC (or
+ * gRPC-Web) error answer.
+ */
 export function grpcStatusHeaders(err: ConnectError): OutgoingHttpHeaders {
-  return { "grpc-status": String(err.code), "grpc-message": encodeGrpcMessage(err.rawMessage) };
+  return {
+    "grpc-status": String(err.code),
+    "grpc-message": encodeGrpcMessage(err.rawMessage),
+    "grpc-status-details-bin": base64Encode(encodeStatus(err.code, err.rawMessage, errorInfoOf(err)), "std_raw"),
+  };
 }
 
 /**

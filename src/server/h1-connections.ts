@@ -5,6 +5,9 @@ import * as tls from "node:tls";
 import type { ConnectionLimits } from "../config.js";
 import type { Exchange } from "./exchange.js";
 import { H1Exchange } from "./h1-exchange.js";
+import { Code } from "@connectrpc/connect";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
+import { restErrorBody } from "./errors.js";
 
 /** Why a connection was closed by us, as metrics count it. */
 export type ClosedReason = "idle_timeout" | "headers_timeout" | "reset_flood" | "protocol_error" | "goaway_grace" | "shutdown";
@@ -64,18 +67,22 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     return;
   }
   const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
-  const body = JSON.stringify({
-    success: false,
-    info: tooLarge ? "Request headers are too large" : "Malformed HTTP request",
-    code: tooLarge ? "resource_exhausted" : "invalid_argument",
-  });
+  const body = JSON.stringify(
+    restErrorBody(
+      tooLarge
+        ? refusal(Code.ResourceExhausted, ErrorReason.REQUEST_TOO_LARGE, "Request headers are too large")
+        : refusal(Code.InvalidArgument, ErrorReason.REQUEST_MALFORMED, "Malformed HTTP request"),
+    ),
+  );
   const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
   socket.end(
     `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
-const NO_HOST = JSON.stringify({ success: false, info: "HTTP/1.1 requests need a Host header", code: "invalid_argument" });
+const NO_HOST = JSON.stringify(
+  restErrorBody(refusal(Code.InvalidArgument, ErrorReason.REQUEST_MALFORMED, "HTTP/1.1 requests need a Host header")),
+);
 
 /**
  * One Node http.Server that never listens: connections come from the port's

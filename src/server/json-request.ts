@@ -1,5 +1,6 @@
 import { create, fromJson, type DescMessage, type JsonObject, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
 
 /**
  * Request bodies in JSON follow protobuf JSON's rules on every protocol that
@@ -13,13 +14,14 @@ export function parseJsonBody(text: string): JsonObject {
   try {
     value = JSON.parse(text) as JsonValue;
   } catch {
-    throw new ConnectError("Request body must be JSON", Code.InvalidArgument);
+    throw refusal(Code.InvalidArgument, ErrorReason.REQUEST_MALFORMED, "Request body must be JSON");
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ConnectError("Request body must be a JSON object", Code.InvalidArgument);
+    throw refusal(Code.InvalidArgument, ErrorReason.REQUEST_MALFORMED, "Request body must be a JSON object");
   }
   const duplicate = duplicateKey(text);
-  if (duplicate !== undefined) throw new ConnectError(`Request body names "${duplicate}" twice`, Code.InvalidArgument);
+  if (duplicate !== undefined)
+    throw refusal(Code.InvalidArgument, ErrorReason.REQUEST_MALFORMED, `Request body names "${duplicate}" twice`);
   return value;
 }
 
@@ -29,7 +31,11 @@ export function messageFromJson<Desc extends DescMessage>(schema: Desc, json: Js
   try {
     return fromJson(schema, json, { ignoreUnknownFields: false });
   } catch (err) {
-    throw new ConnectError(`Request does not match ${schema.typeName}: ${(err as Error).message}`, Code.InvalidArgument);
+    throw refusal(
+      Code.InvalidArgument,
+      ErrorReason.REQUEST_MALFORMED,
+      `Request does not match ${schema.typeName}: ${(err as Error).message}`,
+    );
   }
 }
 

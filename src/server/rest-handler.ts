@@ -7,6 +7,7 @@ import { messageFromJson, parseJsonBody } from "./json-request.js";
 import { createJsonWriter } from "./proto-json-writer.js";
 import { matchRoute, type RestRoute } from "./rest-routes.js";
 import { runUnary } from "./unary-call.js";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
 
 /** Options for {@link createRestHandler}. */
 export interface RestHandlerOptions {
@@ -38,7 +39,11 @@ export function createRestHandler(options: RestHandlerOptions): (exchange: Excha
     const match = matchRoute(options.routes, exchange.method, pathname);
     if (match.kind === "not-found") return false;
     if (match.kind === "method-not-allowed") {
-      const error = new ConnectError(`${pathname} does not accept ${exchange.method}; use ${match.allow.join(" or ")}`, Code.Unimplemented);
+      const error = refusal(
+        Code.Unimplemented,
+        ErrorReason.METHOD_NOT_FOUND,
+        `${pathname} does not accept ${exchange.method}; use ${match.allow.join(" or ")}`,
+      );
       void exchange.readBody(options.readMaxBytes, () => error).catch(() => {});
       exchange.respond(405, { ...JSON_TYPE, allow: match.allow.join(", ") }, JSON.stringify(restErrorBody(error)));
       return true;
@@ -114,6 +119,6 @@ function parseJsonValue(body: string): JsonValue {
   try {
     return JSON.parse(body) as JsonValue;
   } catch {
-    throw new ConnectError("Request body must be JSON", Code.InvalidArgument);
+    throw refusal(Code.InvalidArgument, ErrorReason.REQUEST_MALFORMED, "Request body must be JSON");
   }
 }

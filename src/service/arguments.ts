@@ -1,4 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { ErrorReason, refusal } from "./error-reasons.js";
 
 /** Longest jti, subject or issuer an operator may name. */
 export const MAX_NAME_CHARS = 4096;
@@ -7,9 +8,10 @@ export const MAX_REASON_CHARS = 1024;
 
 /** A text field of at most `maxChars`; `required` refuses "". A bad one is INVALID_ARGUMENT naming the field. */
 export function textArgument(value: string, field: string, options: { required: boolean; maxChars: number }): string {
-  if (options.required && value === "") throw new ConnectError(`${field} is required`, Code.InvalidArgument);
+  if (options.required && value === "")
+    throw refusal(Code.InvalidArgument, ErrorReason.ARGUMENT_INVALID, `${field} is required`, { field });
   if (value.length > options.maxChars) {
-    throw new ConnectError(`${field} is longer than ${options.maxChars} characters`, Code.InvalidArgument);
+    throw refusal(Code.InvalidArgument, ErrorReason.ARGUMENT_INVALID, `${field} is longer than ${options.maxChars} characters`, { field });
   }
   return value;
 }

@@ -1,10 +1,11 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { parseBearer } from "../jwt/bearer.js";
 import { KeysUnavailable } from "../jwt/key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
 import type { VerifiedToken } from "../jwt/verifier.js";
 import { createAdminKeyCheck } from "./admin-key.js";
 import type { CallContext, TokenServiceDeps, Trace } from "./types.js";
+import { ErrorReason, keysUnavailable, refusal, tokenRefused } from "./error-reasons.js";
 
 /** Who a call acts for: the holder of its bearer token, or an operator with the admin key. */
 export interface Authentication {
@@ -21,20 +22,19 @@ export interface Authentication {
 /** Builds the checks over the verifier and the configured admin key. */
 export function createAuthentication(deps: Pick<TokenServiceDeps, "verifier" | "adminKey" | "maxTokenBytes">): Authentication {
   const checkAdminKey = deps.adminKey === undefined ? undefined : createAdminKeyCheck(deps.adminKey);
-  const keysUnavailable = (err: unknown): unknown =>
-    err instanceof KeysUnavailable ? new ConnectError("Signing keys are unavailable; retry later", Code.Unavailable) : err;
+  const unavailableKeys = (err: unknown): unknown => (err instanceof KeysUnavailable ? keysUnavailable() : err);
   const rejectedAs =
     (code: Code, prefix: string) =>
     (err: unknown): never => {
-      if (err instanceof TokenRejected) throw new ConnectError(prefix + err.message, code);
-      throw keysUnavailable(err);
+      if (err instanceof TokenRejected) throw tokenRefused(err, code, prefix);
+      throw unavailableKeys(err);
     };
   const verify = async (token: string): Promise<VerifiedToken> => {
     if (token.length > deps.maxTokenBytes) {
       throw new TokenRejected("TOKEN_MALFORMED", `Token is too long: the limit is ${deps.maxTokenBytes} bytes`);
     }
     return deps.verifier(token.trim()).catch((err: unknown) => {
-      throw keysUnavailable(err);
+      throw unavailableKeys(err);
     });
   };
   return {
@@ -59,13 +59,18 @@ export function createAuthentication(deps: Pick<TokenServiceDeps, "verifier" | "
     verify,
     requireOperator(ctx, action) {
       if (checkAdminKey === undefined) {
-        throw new ConnectError(
-          `${action} is disabled: set ADMIN_KEY on the server and send it in the x-admin-key header`,
+        throw refusal(
           Code.PermissionDenied,
+          ErrorReason.OPERATOR_ACTIONS_DISABLED,
+          `${action} is disabled: set ADMIN_KEY on the server and send it in the x-admin-key header`,
         );
       }
       if (!checkAdminKey(ctx.requestHeader.get("x-admin-key"))) {
-        throw new ConnectError(`${action} needs the operator key in the x-admin-key header`, Code.PermissionDenied);
+        throw refusal(
+          Code.PermissionDenied,
+          ErrorReason.OPERATOR_KEY_REQUIRED,
+          `${action} needs the operator key in the x-admin-key header`,
+        );
       }
     },
   };

@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { jtiRevocationExpiresAtMs, subjectRevocationExpiresAtMs } from "../jwt/validity.js";
 import type { Entry, EntryId } from "../store/revocation-store.js";
@@ -9,6 +9,7 @@ import { observed } from "./observed.js";
 import { auditEventView, instant, revocationView } from "./revocation-view.js";
 import { storeCall } from "./store-calls.js";
 import type { CallContext, TokenServiceDeps, TokenServiceHandlers } from "./types.js";
+import { ErrorReason, refusal } from "./error-reasons.js";
 
 /** History page size when the request leaves it at 0, and the largest allowed. */
 const DEFAULT_PAGE_SIZE = 50;
@@ -122,11 +123,19 @@ export function operatorRpcs(deps: TokenServiceDeps, auth: Authentication): Oper
     history: operator("History", async (request) => {
       const size = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
       if (size < 1 || size > MAX_PAGE_SIZE) {
-        throw new ConnectError(`page_size must be from 1 to ${MAX_PAGE_SIZE} (0 means ${DEFAULT_PAGE_SIZE})`, Code.InvalidArgument);
+        throw refusal(
+          Code.InvalidArgument,
+          ErrorReason.ARGUMENT_INVALID,
+          `page_size must be from 1 to ${MAX_PAGE_SIZE} (0 means ${DEFAULT_PAGE_SIZE})`,
+          {
+            field: "page_size",
+          },
+        );
       }
       const before = request.pageToken === "" ? undefined : request.pageToken;
       const page = await storeCall(observer, "history", undefined, () => store.history(size, before)).catch((err: unknown) => {
-        if (err instanceof InvalidCursor) throw new ConnectError(err.message, Code.InvalidArgument);
+        if (err instanceof InvalidCursor)
+          throw refusal(Code.InvalidArgument, ErrorReason.ARGUMENT_INVALID, err.message, { field: "page_token" });
         throw err;
       });
       return { success: true, events: page.events.map(auditEventView), nextPageToken: page.next ?? "" };
@@ -134,13 +143,15 @@ export function operatorRpcs(deps: TokenServiceDeps, auth: Authentication): Oper
   };
 }
 
+const cutoffInvalid = (message: string) => refusal(Code.InvalidArgument, ErrorReason.ARGUMENT_INVALID, message, { field: "issued_before" });
+
 /** A requested cutoff in ms; a little ahead of our clock (skew) means now, further ahead is refused. */
 function cutoffOf(timestamp: Timestamp, now: number, toleranceMs: number): number {
   // Whole milliseconds, rounded up: a sub-millisecond cutoff revokes the token issued in that millisecond.
   const ms = Math.ceil(timestampMs(timestamp));
-  if (!Number.isFinite(ms) || ms < 0) throw new ConnectError("issued_before must be a time after 1970", Code.InvalidArgument);
+  if (!Number.isFinite(ms) || ms < 0) throw cutoffInvalid("issued_before must be a time after 1970");
   if (ms > now + toleranceMs) {
-    throw new ConnectError("issued_before is in the future; a cutoff may be at most now", Code.InvalidArgument);
+    throw cutoffInvalid("issued_before is in the future; a cutoff may be at most now");
   }
   return Math.min(ms, now);
 }

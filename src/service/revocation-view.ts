@@ -1,13 +1,16 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import {
   AuditAction,
   AuditActor,
   RevocationScope,
+  RevocationScopeSchema,
   type AuditEventSchema,
   type RevocationSchema,
 } from "../../gen/tokens/v1/token_service_pb.js";
 import type { AuditEvent, Entry, EntryId, Match, Scope } from "../store/revocation-store.js";
+import { ErrorReason, refusal } from "./error-reasons.js";
 
 /** The proto enum for a store scope. */
 const SCOPE: Record<Scope, RevocationScope> = {
@@ -36,6 +39,22 @@ export function describeMatch(match: Match): string {
     case "subject":
       return `Subject revoked at ${instant(match.issuedBeforeMs)}`;
   }
+}
+
+/** The proto names of the scopes ("REVOCATION_SCOPE_TOKEN"...), as ErrorInfo metadata carries them. */
+const SCOPE_NAME = Object.fromEntries(RevocationScopeSchema.values.map((value) => [value.number, value.name])) as Record<
+  RevocationScope,
+  string
+>;
+
+/**
+ * A revoked token's refusal: UNAUTHENTICATED, reason TOKEN_REVOKED with the
+ * scope that matched (and a subject cutoff as `issued_before`).
+ */
+export function tokenRevoked(match: Match): ConnectError {
+  const metadata: Record<string, string> = { scope: SCOPE_NAME[SCOPE[match.scope]] };
+  if (match.scope === "subject") metadata.issued_before = instant(match.issuedBeforeMs);
+  return refusal(Code.Unauthenticated, ErrorReason.TOKEN_REVOKED, describeMatch(match), metadata);
 }
 
 /** A jti or subject entry as the API shows it. */

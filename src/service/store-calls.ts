@@ -1,17 +1,20 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { VerifiedToken } from "../jwt/verifier.js";
 import { ChangeUnconfirmed, type EntryId, StoreUnavailable, entryKey, type TokenKeys } from "../store/revocation-store.js";
 import { abortError } from "./observed.js";
 import type { ServiceObserver, StoreOperationName } from "./types.js";
+import { ErrorReason, refusal } from "./error-reasons.js";
 
 /** The answer when the store is down: retry later, never a guess. */
-export const storeUnavailable = () => new ConnectError("Revocation store is unavailable; retry later", Code.Unavailable);
+export const storeUnavailable = () =>
+  refusal(Code.Unavailable, ErrorReason.STORE_UNAVAILABLE, "Revocation store is unavailable; retry later");
 
 /** The answer when a change was not confirmed by the replicas it must reach: it may or may not stand. */
 export const changeUnconfirmed = () =>
-  new ConnectError(
-    "The change may or may not have been applied: the replicas did not confirm it in time (REDIS_WAIT_REPLICAS). It is idempotent: retry",
+  refusal(
     Code.Unavailable,
+    ErrorReason.CHANGE_UNCONFIRMED,
+    "The change may or may not have been applied: the replicas did not confirm it in time (REDIS_WAIT_REPLICAS). It is idempotent: retry",
   );
 
 /**

@@ -1,4 +1,3 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { fingerprint } from "../jwt/fingerprint.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
@@ -7,7 +6,7 @@ import { StoreUnavailable, type Actor, type Match } from "../store/revocation-st
 import { reasonArgument, textArgument } from "./arguments.js";
 import type { Authentication } from "./authentication.js";
 import { observed } from "./observed.js";
-import { describeMatch, scopeOf } from "./revocation-view.js";
+import { describeMatch, scopeOf, tokenRevoked } from "./revocation-view.js";
 import { keysOf, storeCall, storeUnavailable, tokenEntryId } from "./store-calls.js";
 import type { CallContext, TokenServiceDeps, TokenServiceHandlers, Trace } from "./types.js";
 
@@ -42,7 +41,7 @@ export function tokenRpcs(
         observer?.failedOpen(fp);
         info = "Token is valid; revocation NOT checked: the store is unavailable and FAIL_OPEN=true";
       }
-      if (match !== undefined) throw new ConnectError(describeMatch(match), Code.Unauthenticated);
+      if (match !== undefined) throw tokenRevoked(match);
       return { success: true, token: verified.token, decodedToken: verified.claims as JsonObject, info };
     }),
 

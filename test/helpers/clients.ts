@@ -5,12 +5,51 @@ import * as protoLoader from "@grpc/proto-loader";
 import { type Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { fromBinary } from "@bufbuild/protobuf";
+import { anyIs, anyUnpack } from "@bufbuild/protobuf/wkt";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 
-/** What every client reports, whatever the protocol: a body, or a code and message. */
+/** What every client reports, whatever the protocol: a body, or a code, message and the ErrorInfo's reason and metadata. */
 export type Outcome =
   | { ok: true; status: number; body: Record<string, unknown> }
-  | { ok: false; status: number; code: string; message: string; body?: unknown };
+  | {
+      ok: false;
+      status: number;
+      code: string;
+      message: string;
+      reason: string | undefined;
+      metadata: Record<string, string>;
+      body?: unknown;
+    };
+
+/** The ErrorInfo a Connect client found in an error, as an {@link Outcome} holds it. */
+export function errorInfoOf(err: ConnectError): { reason: string | undefined; metadata: Record<string, string> } {
+  const [info] = err.findDetails(ErrorInfoSchema);
+  return { reason: info?.reason, metadata: info?.metadata ?? {} };
+}
+
+/**
+ * The ErrorInfo in a gRPC error's `grpc-status-details-bin` trailer (a
+ * google.rpc.Status), read as a grpc-js user would.
+ */
+export function grpcErrorInfo(metadata: grpc.Metadata | undefined): { reason: string | undefined; metadata: Record<string, string> } {
+  const [bytes] = metadata?.get("grpc-status-details-bin") ?? [];
+  if (!(bytes instanceof Buffer)) return { reason: undefined, metadata: {} };
+  const status = fromBinary(StatusSchema, bytes);
+  const any = status.details.find((detail) => anyIs(detail, ErrorInfoSchema));
+  const info = any === undefined ? undefined : anyUnpack(any, ErrorInfoSchema);
+  return { reason: info?.reason, metadata: info?.metadata ?? {} };
+}
+
+/** The `reason` and `metadata` of a REST error body. */
+export function restErrorInfo(body: Record<string, unknown>): { reason: string | undefined; metadata: Record<string, string> } {
+  return {
+    reason: typeof body.reason === "string" ? body.reason : undefined,
+    metadata: (body.metadata as Record<string, string> | undefined) ?? {},
+  };
+}
 
 /** Headers to send: `authorization` and `x-admin-key` are the ones that matter. */
 export type CallHeaders = Record<string, string>;
@@ -72,10 +111,10 @@ function restOutcome(status: number, text: string): Outcome {
   try {
     body = JSON.parse(text) as Record<string, unknown>;
   } catch {
-    return { ok: false, status, code: "not-json", message: text };
+    return { ok: false, status, code: "not-json", message: text, reason: undefined, metadata: {} };
   }
   if (status === 200) return { ok: true, status, body };
-  return { ok: false, status, code: String(body.code), message: String(body.info), body };
+  return { ok: false, status, code: String(body.code), message: String(body.info), ...restErrorInfo(body), body };
 }
 
 /** A generated Connect client over any Connect transport. */
@@ -86,7 +125,7 @@ export function connectClient(name: string, transport: Transport): TokenClient {
       return { ok: true, status: 200, body: { ...(await run()) } };
     } catch (err) {
       const e = ConnectError.from(err);
-      return { ok: false, status: 0, code: codeToString(e.code), message: e.rawMessage };
+      return { ok: false, status: 0, code: codeToString(e.code), message: e.rawMessage, ...errorInfoOf(e) };
     }
   };
   return {
@@ -150,7 +189,14 @@ export function grpcJsCaller(
         ) => void;
         fn.call(client, request, metadata, (err, res) => {
           if (err === null) resolve({ ok: true, status: 200, body: plainStructs(res) });
-          else resolve({ ok: false, status: 0, code: codeToString(err.code as number as Code), message: err.details });
+          else
+            resolve({
+              ok: false,
+              status: 0,
+              code: codeToString(err.code as number as Code),
+              message: err.details,
+              ...grpcErrorInfo(err.metadata),
+            });
         });
       }),
     close: () => client.close(),

@@ -8,12 +8,16 @@ import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import { restRoutes } from "../../src/server/rest-routes.js";
-import { grpcJsCaller } from "./clients.js";
+import { errorInfoOf, grpcJsCaller, restErrorInfo } from "./clients.js";
 
 /** One RPC's result, whatever carried it: `code` is "ok" or the Connect code name. */
 export interface RpcOutcome {
   code: string;
   message: string;
+  /** The error's ErrorInfo reason (undefined on success, or when the error carried none). */
+  reason?: string | undefined;
+  /** The error's ErrorInfo metadata. */
+  metadata?: Record<string, string>;
   /** The response message (success) as the protocol's JSON reads it; field names vary by protocol. */
   body: Record<string, unknown> | undefined;
 }
@@ -54,7 +58,7 @@ function connectCaller(name: string, transport: Transport): RpcCaller {
         };
       } catch (err) {
         const e = ConnectError.from(err);
-        return { code: codeToString(e.code), message: e.rawMessage, body: undefined };
+        return { code: codeToString(e.code), message: e.rawMessage, ...errorInfoOf(e), body: undefined };
       }
     },
     close: () => {},
@@ -75,7 +79,7 @@ function grpcJs(endpoint: Endpoint): RpcCaller {
       const outcome = await caller.call(rpc, request, headers);
       return outcome.ok
         ? { code: "ok", message: "", body: outcome.body }
-        : { code: outcome.code, message: outcome.message, body: undefined };
+        : { code: outcome.code, message: outcome.message, reason: outcome.reason, metadata: outcome.metadata, body: undefined };
     },
     close: () => caller.close(),
   };
@@ -185,7 +189,7 @@ function restHttp2(endpoint: Endpoint): RpcCaller {
 function restOutcome(status: number, text: string): RpcOutcome {
   const json = JSON.parse(text) as Record<string, unknown>;
   if (status === 200) return { code: "ok", message: "", body: json };
-  return { code: String(json.code), message: String(json.info), body: undefined };
+  return { code: String(json.code), message: String(json.info), ...restErrorInfo(json), body: undefined };
 }
 
 /** Every protocol the port serves, each with an independent client, over h2c/HTTP/1.1 or TLS. */

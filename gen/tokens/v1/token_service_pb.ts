@@ -14,7 +14,12 @@
 //
 // Each RPC is also served as a plain REST route from its `google.api.http`
 // annotation. REST bodies use the proto field names (`decoded_token`), and
-// errors are JSON: `{"success": false, "info": "...", "code": "unauthenticated"}`.
+// errors are JSON: `{"success": false, "info": "...", "code": "unauthenticated",
+// "reason": "TOKEN_REVOKED", "metadata": {"scope": "REVOCATION_SCOPE_TOKEN"}}`.
+//
+// Every error, on every protocol, carries its ErrorReason (error_reason.proto):
+// a google.rpc.ErrorInfo detail (domain "tokens.v1") on gRPC, gRPC-Web and
+// Connect, the `reason` and `metadata` fields on REST.
 //
 // A token is revoked when any of three scopes matches it, all checked in one
 // store round trip:
@@ -1467,8 +1472,9 @@ export const TokenService: GenService<{
   /**
    * Info checks the bearer token. It succeeds only when the token verifies and
    * is not revoked, and returns its claims. A revoked token fails with
-   * UNAUTHENTICATED and a message that names the scope that matched: "Token is
-   * blacklisted", "jti revoked", or "Subject revoked at <RFC 3339 time>".
+   * UNAUTHENTICATED, reason TOKEN_REVOKED with the scope that matched in its
+   * metadata, and a message that names it: "Token is blacklisted", "jti
+   * revoked", or "Subject revoked at <RFC 3339 time>".
    *
    * @generated from rpc tokens.v1.TokenService.Info
    */

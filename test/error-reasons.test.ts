@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorReason } from "../gen/tokens/v1/error_reason_pb.js";
+import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { allRpcCallers, type RpcCaller, type RpcOutcome } from "./helpers/rpc-callers.js";
+import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
+import { mint } from "./helpers/tokens.js";
+
+/**
+ * Every refusal carries a google.rpc.ErrorInfo (domain tokens.v1) whose
+ * reason is machine-readable, the same on every protocol: read here as each
+ * protocol's own client reads it (REST's `reason` and `metadata` fields,
+ * Connect's `findDetails`, grpc-js's `grpc-status-details-bin`). The request
+ * matrix (test/protocol-matrix.test.ts) covers the reasons of each RPC's
+ * refusals; this file covers every way a token is refused.
+ */
+const admin = { "x-admin-key": ADMIN_KEY };
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const AUDIENCE = "orders-api";
+
+/** One call and the refusal every protocol must give it. */
+interface Refusal {
+  name: string;
+  code: string;
+  reason: keyof typeof ErrorReason;
+  metadata?: Record<string, string>;
+  /** The RPC, request and headers, made fresh for each protocol (a call may change state). */
+  make(): Promise<{ rpc: string; request: Record<string, unknown>; headers: Record<string, string> }>;
+}
+
+/** Expects `outcome` to be the refusal `expected` describes. */
+function expectRefusal(caller: RpcCaller, outcome: RpcOutcome, expected: Refusal): void {
+  const what = `${caller.name}: ${outcome.message}`;
+  expect(outcome.code, what).toBe(expected.code);
+  expect(outcome.reason, what).toBe(expected.reason);
+  expect(outcome.metadata ?? {}, what).toEqual(expected.metadata ?? {});
+}
+
+describe("typed error reasons on every protocol", () => {
+  let service: TestService;
+  let callers: RpcCaller[];
+  beforeAll(async () => {
+    service = await startService({ JWT_AUDIENCE: AUDIENCE, JWT_MAX_LIFETIME_SECONDS: "86400" });
+    callers = allRpcCallers({ port: service.port });
+  });
+  afterAll(async () => {
+    for (const caller of callers) caller.close();
+    await service.close();
+  });
+
+  const token = (claims: Record<string, unknown> = {}, options: Parameters<typeof mint>[1] = {}) =>
+    mint({ aud: AUDIENCE, ...claims }, options);
+  const info = (headers: Record<string, string>) => Promise.resolve({ rpc: "Info", request: {}, headers });
+  const revoke = async (rpc: string, request: Record<string, unknown>) => {
+    const [rest] = callers;
+    expect((await rest!.call(rpc, request, admin)).code).toBe("ok");
+  };
+
+  const refusals: Refusal[] = [
+    { name: "no token", code: "unauthenticated", reason: "TOKEN_MISSING", make: () => info({}) },
+    { name: "not a JWT", code: "unauthenticated", reason: "TOKEN_MALFORMED", make: () => info(bearer("not-a-jwt")) },
+    {
+      name: "an algorithm not allowed",
+      code: "unauthenticated",
+      reason: "ALGORITHM_NOT_ALLOWED",
+      make: () => info(bearer(token({}, { algorithm: "HS384" }))),
+    },
+    {
+      name: "a bad signature",
+      code: "unauthenticated",
+      reason: "SIGNATURE_INVALID",
+      make: () => info(bearer(token({}, { secret: "other" }))),
+    },
+    {
+      name: "an expired token",
+      code: "unauthenticated",
+      reason: "TOKEN_EXPIRED",
+      make: () => info(bearer(token({ iat: nowSeconds() - 7200, exp: nowSeconds() - 3600 }, { expiresInSeconds: null }))),
+    },
+    {
+      name: "a token not yet valid",
+      code: "unauthenticated",
+      reason: "TOKEN_NOT_YET_VALID",
+      make: () => info(bearer(token({ nbf: nowSeconds() + 3600 }))),
+    },
+    {
+      name: "another issuer",
+      code: "unauthenticated",
+      reason: "ISSUER_INVALID",
+      make: () => info(bearer(token({}, { issuer: "https://elsewhere.example/" }))),
+    },
+    {
+      name: "another audience",
+      code: "unauthenticated",
+      reason: "AUDIENCE_INVALID",
+      make: () => info(bearer(mint({ aud: "billing-api" }))),
+    },
+    {
+      name: "no exp",
+      code: "unauthenticated",
+      reason: "CLAIM_MISSING",
+      make: () => info(bearer(token({}, { expiresInSeconds: null }))),
+    },
+    {
+      name: "a lifetime past JWT_MAX_LIFETIME_SECONDS",
+      code: "unauthenticated",
+      reason: "LIFETIME_EXCEEDED",
+      make: () => info(bearer(token({}, { expiresInSeconds: 2 * 86400 }))),
+    },
+    {
+      name: "a blacklisted token",
+      code: "unauthenticated",
+      reason: "TOKEN_REVOKED",
+      metadata: { scope: "REVOCATION_SCOPE_TOKEN" },
+      async make() {
+        const revoked = token();
+        await revoke("Blacklist", { token: revoked });
+        return { rpc: "Info", request: {}, headers: bearer(revoked) };
+      },
+    },
+    {
+      name: "a revoked jti",
+      code: "unauthenticated",
+      reason: "TOKEN_REVOKED",
+      metadata: { scope: "REVOCATION_SCOPE_JTI" },
+      async make() {
+        const jti = crypto.randomUUID();
+        await revoke("RevokeJti", { jti });
+        return { rpc: "Info", request: {}, headers: bearer(token({ jti })) };
+      },
+    },
+    {
+      name: "a token issued before its subject's cutoff",
+      code: "unauthenticated",
+      reason: "TOKEN_REVOKED",
+      // The cutoff is the one RevokeSubject set; the metadata must name it as Info's message does.
+      metadata: { scope: "REVOCATION_SCOPE_SUBJECT", issued_before: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown as string },
+      async make() {
+        const subject = crypto.randomUUID();
+        const issued = token({ sub: subject, iat: nowSeconds() - 60 });
+        await revoke("RevokeSubject", { subject });
+        return { rpc: "Info", request: {}, headers: bearer(issued) };
+      },
+    },
+    {
+      name: "an operator's token field that does not verify",
+      code: "invalid_argument",
+      reason: "TOKEN_EXPIRED",
+      make: async () => ({
+        rpc: "Blacklist",
+        request: { token: token({ iat: nowSeconds() - 7200, exp: nowSeconds() - 3600 }, { expiresInSeconds: null }) },
+        headers: admin,
+      }),
+    },
+    {
+      name: "a wrong operator key",
+      code: "permission_denied",
+      reason: "OPERATOR_KEY_REQUIRED",
+      make: async () => ({ rpc: "RevokeJti", request: { jti: "x" }, headers: { "x-admin-key": "not-the-key" } }),
+    },
+    {
+      name: "a reason that is too long",
+      code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
+      metadata: { field: "reason" },
+      make: async () => ({ rpc: "RevokeJti", request: { jti: crypto.randomUUID(), reason: "r".repeat(1025) }, headers: admin }),
+    },
+    {
+      name: "a page size past 1000",
+      code: "invalid_argument",
+      reason: "ARGUMENT_INVALID",
+      metadata: { field: "page_size" },
+      make: async () => ({ rpc: "History", request: { pageSize: 5000 }, headers: admin }),
+    },
+  ];
+
+  it.each(refusals)("$name: $code, $reason", async (refusal) => {
+    expect(callers.length).toBe(7);
+    for (const caller of callers) {
+      const { rpc, request, headers } = await refusal.make();
+      expectRefusal(caller, await caller.call(rpc, request, headers), refusal);
+    }
+  });
+
+  it("names every reason in the .proto, and the refusals above cover every token reason", () => {
+    const names = Object.keys(ErrorReason).filter((key) => Number.isNaN(Number(key)));
+    const tokenReasons = names.slice(names.indexOf("TOKEN_MISSING"), names.indexOf("TOKEN_REVOKED") + 1);
+    const covered = new Set(refusals.map((r) => r.reason));
+    // KEY_NOT_FOUND needs a key set: test/jwks.test.ts asserts it.
+    expect(tokenReasons.filter((reason) => !covered.has(reason as keyof typeof ErrorReason))).toEqual(["KEY_NOT_FOUND"]);
+  });
+});
+
+describe("refusals of a server configured otherwise, on every protocol", () => {
+  it("OPERATOR_ACTIONS_DISABLED without ADMIN_KEY", async () => {
+    const service = await startService({ ADMIN_KEY: undefined });
+    const callers = allRpcCallers({ port: service.port });
+    try {
+      for (const caller of callers) {
+        const outcome = await caller.call("RevokeJti", { jti: "x" }, admin);
+        expectRefusal(caller, outcome, {
+          name: "",
+          code: "permission_denied",
+          reason: "OPERATOR_ACTIONS_DISABLED",
+          make: async () => null!,
+        });
+      }
+    } finally {
+      for (const caller of callers) caller.close();
+      await service.close();
+    }
+  });
+
+  it("CHANGE_UNCONFIRMED when REDIS_WAIT_REPLICAS=1 and no replica confirms", async () => {
+    let redis: TestRedis | undefined;
+    let service: TestService | undefined;
+    const callers: RpcCaller[] = [];
+    try {
+      redis = await startRedis();
+      service = await startService({ REDIS_URL: redis.url, REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_TIMEOUT_MS: "50" });
+      callers.push(...allRpcCallers({ port: service.port }));
+      for (const caller of callers) {
+        const outcome = await caller.call("RevokeJti", { jti: crypto.randomUUID() }, admin);
+        expectRefusal(caller, outcome, { name: "", code: "unavailable", reason: "CHANGE_UNCONFIRMED", make: async () => null! });
+      }
+    } finally {
+      for (const caller of callers) caller.close();
+      await service?.close();
+      await redis?.stop();
+    }
+  });
+});
