@@ -19,6 +19,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+# Served at GET /openapi.json; read once at start.
+COPY openapi ./openapi
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
+import { serveWorkerMetrics } from "./cluster-metrics.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -7,6 +8,8 @@ import type { Logger } from "./logger.js";
  * in WAL mode). A worker that dies unexpectedly is replaced; SIGTERM/SIGINT is
  * passed on to every worker, which drains and stops as a single process
  * does, and the primary exits once all have, with 0 if all stopped cleanly.
+ * A scrape of /metrics, whichever worker takes it, is answered with the sum
+ * over all workers, gathered by the primary (src/cluster-metrics.ts).
  */
 export function runPrimary(workers: number, logger: Logger): void {
   let stopping = false;
@@ -48,6 +51,7 @@ export function runPrimary(workers: number, logger: Logger): void {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  serveWorkerMetrics();
   logger.info({ workers }, "starting workers");
   for (let i = 0; i < workers; i++) fork();
 }

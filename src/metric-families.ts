@@ -7,6 +7,11 @@
  * sixth of a REST `GET /info`. Here a child is resolved once per label set
  * and recording is an addition. prom-client still renders Node's process
  * metrics beside these.
+ *
+ * Each family also reports itself in prom-client's JSON form (what
+ * `Registry.getMetricsAsJSON()` returns), with the `aggregator` that says how
+ * to combine it across processes: under WORKERS=N the primary sums the
+ * workers' families with `AggregatorRegistry.aggregate` (src/cluster-metrics.ts).
  */
 
 /** One label set's recorder. */
@@ -21,10 +26,35 @@ export interface HistogramChild {
   observe(value: number): void;
 }
 
+/**
+ * How a metric combines across worker processes: prom-client's aggregator names
+ * (`sum` adds the series with equal labels, `max` keeps the largest, `first`
+ * the first worker's, `omit` drops the metric).
+ */
+export type Aggregator = "sum" | "max" | "min" | "average" | "first" | "omit";
+
+/** One sample in prom-client's JSON form: `metricName` for a histogram's `_bucket`, `_sum` and `_count`. */
+export interface SampleJson {
+  value: number;
+  labels: Record<string, string>;
+  metricName?: string;
+}
+
+/** A family in prom-client's JSON form (an element of `Registry.getMetricsAsJSON()`), for `AggregatorRegistry.aggregate`. */
+export interface MetricJson {
+  name: string;
+  help: string;
+  type: "counter" | "gauge" | "histogram";
+  aggregator: Aggregator;
+  values: SampleJson[];
+}
+
 /** A metric family: a name, a type, label names, and a series per label set. */
 export interface MetricFamily {
   readonly name: string;
   render(out: string[]): void;
+  /** The same samples as {@link render}, as data. */
+  collect(): MetricJson;
 }
 
 /** A label value as the text format quotes it. */
@@ -35,6 +65,15 @@ function labelText(names: readonly string[], values: readonly string[], extra?: 
   const parts = names.map((name, i) => `${name}="${escapeLabel(values[i]!)}"`);
   if (extra !== undefined) parts.push(extra);
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+}
+
+/** `{a: "x", b: "y"}` for these names and values. */
+function labelObject(names: readonly string[], values: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  names.forEach((name, i) => {
+    labels[name] = values[i]!;
+  });
+  return labels;
 }
 
 const formatNumber = (n: number) => String(n);
@@ -53,6 +92,7 @@ abstract class Family<Series> implements MetricFamily {
     private readonly help: string,
     private readonly type: "counter" | "gauge" | "histogram",
     protected readonly labelNames: readonly string[],
+    private readonly aggregator: Aggregator,
   ) {}
 
   /** A family without labels has its one series from the start, at 0, as Prometheus expects. */
@@ -73,17 +113,25 @@ abstract class Family<Series> implements MetricFamily {
 
   protected abstract make(): Series;
   protected abstract lines(values: string[], data: Series, out: string[]): void;
+  protected abstract samples(labels: Record<string, string>, data: Series, out: SampleJson[]): void;
 
   render(out: string[]): void {
     out.push(...headerLines(this.name, this.help, this.type));
     for (const { values, data } of this.series.values()) this.lines(values, data, out);
   }
+
+  collect(): MetricJson {
+    const values: SampleJson[] = [];
+    for (const series of this.series.values()) this.samples(labelObject(this.labelNames, series.values), series.data, values);
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
 }
 
 /** A monotonic count per label set. */
+/** Across workers, counts add up. */
 export class CounterFamily extends Family<{ value: number }> {
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
-    super(name, help, "counter", labelNames);
+    super(name, help, "counter", labelNames, "sum");
     this.init();
   }
   /** The recorder for these label values (in label-name order); keep it, it is the fast part. */
@@ -101,12 +149,15 @@ export class CounterFamily extends Family<{ value: number }> {
   protected lines(values: string[], data: { value: number }, out: string[]) {
     out.push(`${this.name}${labelText(this.labelNames, values)} ${formatNumber(data.value)}`);
   }
+  protected samples(labels: Record<string, string>, data: { value: number }, out: SampleJson[]) {
+    out.push({ value: data.value, labels });
+  }
 }
 
-/** A value that goes up and down per label set. */
+/** A value that goes up and down per label set; `aggregator` says how workers' values combine. */
 export class GaugeFamily extends Family<{ value: number }> {
-  constructor(name: string, help: string, labelNames: readonly string[] = []) {
-    super(name, help, "gauge", labelNames);
+  constructor(name: string, help: string, labelNames: readonly string[] = [], aggregator: Aggregator = "sum") {
+    super(name, help, "gauge", labelNames, aggregator);
     this.init();
   }
   labels(...values: string[]): GaugeChild {
@@ -126,6 +177,9 @@ export class GaugeFamily extends Family<{ value: number }> {
   protected lines(values: string[], data: { value: number }, out: string[]) {
     out.push(`${this.name}${labelText(this.labelNames, values)} ${formatNumber(data.value)}`);
   }
+  protected samples(labels: Record<string, string>, data: { value: number }, out: SampleJson[]) {
+    out.push({ value: data.value, labels });
+  }
 }
 
 /** A gauge without labels whose value is read when scraped (undefined: no sample, as when nothing is known yet). */
@@ -134,11 +188,22 @@ export class SampledGauge implements MetricFamily {
     readonly name: string,
     private readonly help: string,
     private readonly read: () => number | undefined,
+    private readonly aggregator: Aggregator = "sum",
   ) {}
   render(out: string[]): void {
     out.push(...headerLines(this.name, this.help, "gauge"));
     const value = this.read();
     if (value !== undefined) out.push(`${this.name} ${formatNumber(value)}`);
+  }
+  collect(): MetricJson {
+    const value = this.read();
+    return {
+      name: this.name,
+      help: this.help,
+      type: "gauge",
+      aggregator: this.aggregator,
+      values: value === undefined ? [] : [{ value, labels: {} }],
+    };
   }
 }
 
@@ -148,7 +213,7 @@ interface HistogramSeries {
   sum: number;
 }
 
-/** Observations in buckets per label set, rendered cumulative with `le`, `_sum` and `_count`. */
+/** Observations in buckets per label set, rendered cumulative with `le`, `_sum` and `_count`; across workers, buckets, sums and counts add up. */
 export class HistogramFamily extends Family<HistogramSeries> {
   constructor(
     name: string,
@@ -156,7 +221,7 @@ export class HistogramFamily extends Family<HistogramSeries> {
     labelNames: readonly string[],
     private readonly buckets: readonly number[],
   ) {
-    super(name, help, "histogram", labelNames);
+    super(name, help, "histogram", labelNames, "sum");
   }
   labels(...values: string[]): HistogramChild {
     const data = this.seriesFor(values);
@@ -182,5 +247,15 @@ export class HistogramFamily extends Family<HistogramSeries> {
     }
     out.push(`${this.name}_sum${labelText(this.labelNames, values)} ${formatNumber(data.sum)}`);
     out.push(`${this.name}_count${labelText(this.labelNames, values)} ${cumulative}`);
+  }
+  protected samples(labels: Record<string, string>, data: HistogramSeries, out: SampleJson[]) {
+    let cumulative = 0;
+    for (let i = 0; i <= this.buckets.length; i++) {
+      cumulative += data.counts[i]!;
+      const le = i < this.buckets.length ? formatNumber(this.buckets[i]!) : "+Inf";
+      out.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le }, value: cumulative });
+    }
+    out.push({ metricName: `${this.name}_sum`, labels, value: data.sum });
+    out.push({ metricName: `${this.name}_count`, labels, value: cumulative });
   }
 }

@@ -1,5 +1,16 @@
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { CounterFamily, GaugeFamily, HistogramFamily, type MetricFamily, SampledGauge } from "./metric-families.js";
+import {
+  type Aggregator,
+  CounterFamily,
+  GaugeFamily,
+  HistogramFamily,
+  type MetricFamily,
+  type MetricJson,
+  SampledGauge,
+} from "./metric-families.js";
+
+/** Every metric of one process in prom-client's JSON form: the service's families, then Node's process metrics. */
+export type CollectedMetrics = Array<MetricJson | Awaited<ReturnType<Registry["getMetricsAsJSON"]>>[number]>;
 
 /** The service's Prometheus metrics (served at GET /metrics). */
 export interface Metrics {
@@ -19,10 +30,15 @@ export interface Metrics {
   failOpen: CounterFamily;
   /** Connections the server closed because of a limit, by reason (idle_timeout, headers_timeout, reset_flood...). */
   connectionsClosed: CounterFamily;
-  /** Adds a gauge read at each scrape (the revocation feed's lag, entries and watchers). */
-  sampled(name: string, help: string, read: () => number | undefined): void;
+  /**
+   * Adds a gauge read at each scrape (the revocation feed's lag, entries and watchers);
+   * `aggregator` says how WORKERS=N combines the workers' values.
+   */
+  sampled(name: string, help: string, aggregator: Aggregator, read: () => number | undefined): void;
   /** The Prometheus text of everything: these families and Node's process metrics. */
   render(): Promise<string>;
+  /** The same as data, each metric with its aggregator: what a worker sends the primary (src/cluster-metrics.ts). */
+  collect(): Promise<CollectedMetrics>;
   /** The text format's content type. */
   readonly contentType: string;
 }
@@ -46,7 +62,8 @@ export function createMetrics(): Metrics {
       ["rpc", "protocol"],
       LATENCY_BUCKETS,
     ),
-    inFlight: new GaugeFamily("token_blacklist_requests_in_flight", "TokenService calls being handled now, by RPC.", ["rpc"]),
+    // Calls in progress in each worker add up to the calls in progress in the service.
+    inFlight: new GaugeFamily("token_blacklist_requests_in_flight", "TokenService calls being handled now, by RPC.", ["rpc"], "sum"),
     storeSeconds: new HistogramFamily(
       "token_blacklist_store_duration_seconds",
       "Revocation store round trips.",
@@ -73,13 +90,18 @@ export function createMetrics(): Metrics {
   return {
     ...families,
     contentType: process.contentType,
-    sampled(name, help, read) {
-      all.push(new SampledGauge(name, help, read));
+    sampled(name, help, aggregator, read) {
+      all.push(new SampledGauge(name, help, read, aggregator));
     },
     async render() {
       const out: string[] = [];
       for (const family of all) family.render(out);
       return `${out.join("\n")}\n\n${await process.metrics()}`;
+    },
+    async collect() {
+      // Node's process metrics carry prom-client's own aggregators (sums for CPU, memory, handles;
+      // average, min and max for event-loop lag; first for the version; omit for the start time).
+      return [...all.map((family) => family.collect()), ...(await process.getMetricsAsJSON())];
     },
   };
 }
