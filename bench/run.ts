@@ -8,16 +8,18 @@
  * rate, 1,000,000 revocations, and the bytes each revocation costs in Redis
  * and in SQLite. `--smoke` runs everything briefly, for the test suite.
  *
- *   npm run bench [-- --runs 3 --seconds 8 --smoke --out results.json --no-pin --only REGEX]
+ *   npm run bench [-- --runs 3 --seconds 8 --smoke --out results.json --no-pin --only REGEX --against DIR]
  *
  * `--only` measures the closed-loop rows whose names match REGEX (name the
- * baselines too) and skips everything after them.
+ * baselines too) and skips everything after them. `--against DIR` adds the
+ * Info rows of another build of the service (DIR/dist/src/main.js, e.g. the
+ * previous commit), measured interleaved with this one's: a change's cost.
  */
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
@@ -34,6 +36,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckRequestSchema } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { grpcLoad, httpLoad, pacedLoad, type GrpcMethod, type HttpRequestSpec, type LoadResult, type LoadTarget } from "./load.js";
 import { measureCheckerSpeed, measurePropagation, mirrorBytesPerEntry } from "./feed.js";
+import { startOtlpSink } from "./otlp-sink.js";
 import { startProcess, type BenchProcess } from "./processes.js";
 
 const { values } = parseArgs({
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     out: { type: "string" },
     "no-pin": { type: "boolean", default: false },
     only: { type: "string" },
+    against: { type: "string" },
   },
 });
 const smoke = values.smoke;
@@ -202,6 +206,15 @@ async function main(): Promise<void> {
   const serviceSentinelWait = stopsLater(
     await startProcess("service, Sentinel, WAIT 1", "dist/src/main.js", { ...sentinelEnv, ...waitEnv }, serverCpu),
   );
+  // Tracing on: every call's spans exported over OTLP/HTTP to a sink in this process (the SDK's default batching).
+  const otlpSink = stopsLater(await startOtlpSink());
+  const serviceTraced = stopsLater(
+    await startProcess("service, tracing on", "dist/src/main.js", { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.endpoint }, serverCpu),
+  );
+  const against =
+    values.against === undefined
+      ? undefined
+      : stopsLater(await startProcess("service, --against", join(resolve(values.against), "dist/src/main.js"), env, serverCpu));
   const baselineHttp = stopsLater(await startProcess("node:http baseline", "bench/baseline-http.ts", env, serverCpu));
   const baselineGrpc = stopsLater(await startProcess("grpc-js baseline", "bench/baseline-grpc.ts", env, serverCpu));
   const baselineGrpcTls = stopsLater(
@@ -279,6 +292,14 @@ async function main(): Promise<void> {
     ["gRPC Info over TLS", serviceTls, grpc({ port: serviceTls.port, tls: true })],
     ["ext_authz Check (gRPC, h2c)", service, grpc({ port: service.port }, extAuthzCheck)],
     ["forward-auth GET /auth", service, http(service.port, forwardAuth)],
+    ["REST GET /info, tracing on (OTLP)", serviceTraced, http(serviceTraced.port, rest)],
+    ["gRPC Info, tracing on (OTLP)", serviceTraced, grpc({ port: serviceTraced.port })],
+    ...(against === undefined
+      ? []
+      : ([
+          ["REST GET /info, --against", against, http(against.port, rest)],
+          ["gRPC Info, --against", against, grpc({ port: against.port })],
+        ] as Array<[string, BenchProcess, Load]>)),
     ["REST GET /info, Sentinel", serviceSentinel, http(serviceSentinel.port, rest)],
     ["REST GET /info, Cluster (3 masters)", serviceCluster, http(serviceCluster.port, rest)],
     ["REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1", serviceClusterWait, http(serviceClusterWait.port, rest)],
@@ -322,6 +343,15 @@ async function main(): Promise<void> {
   judge("REST GET /info, Sentinel", "REST GET /info", 0.8);
   judge("REST GET /info, Cluster (3 masters)", "REST GET /info", 0.8);
   judge("REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1", "REST GET /info", 0.8);
+  // What tracing costs, and what --against's build does against this one: ratios, no target.
+  for (const [name, baseline] of [
+    ["REST GET /info, tracing on (OTLP)", "REST GET /info"],
+    ["gRPC Info, tracing on (OTLP)", "gRPC Info"],
+    ["REST GET /info, --against", "REST GET /info"],
+    ["gRPC Info, --against", "gRPC Info"],
+  ] as const) {
+    if (measured(name, baseline)) Object.assign(row(name), { baseline, ratio: ratioOf(name, baseline) });
+  }
   if (values.only !== undefined) {
     printTable(table);
     if (values.out !== undefined) writeFileSync(values.out, JSON.stringify({ runs, secondsPerRun: seconds, rows: table }, null, 2));

@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { ConfigError, type Config } from "./config.js";
@@ -6,6 +7,7 @@ import { createVerifier } from "./jwt/verifier.js";
 import type { Logger } from "./logger.js";
 import { createCallObserver, labelled } from "./call-observer.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { workerMetrics } from "./cluster-metrics.js";
 import { createServer } from "./server/create-server.js";
 import { mirroredStore } from "./feed/mirrored-store.js";
 import { StoreFollower } from "./feed/store-follower.js";
@@ -15,6 +17,8 @@ import { createTokenService, type TokenServiceDeps } from "./service/token-servi
 import { openStore } from "./store/open-store.js";
 import type { RevocationStore } from "./store/revocation-store.js";
 import { timedStore } from "./store/timed-store.js";
+import { startTracing } from "./tracing/start-tracing.js";
+import { tracedStore, tracedVerifier } from "./tracing/traced-deps.js";
 
 /** A running service: what main.ts starts, and what tests start in-process. */
 export interface App {
@@ -34,6 +38,8 @@ const READY_TIMEOUT_MS = 1000;
 /** Composes keys, store, verifier, service and server from a config, and listens. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const tls = config.tls === undefined ? undefined : readTls(config.tls);
+  // Undefined unless OTEL_* configure it: then nothing below is traced, and the SDK is not even loaded.
+  const tracing = await startTracing(config.tracing, logger);
   const keys = await openKeySource(config.jwt.key);
   const rawStore = await openStore(config.store, (message) => logger.warn(message)).catch((err: unknown) => {
     keys.close();
@@ -49,28 +55,33 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     onError: everyFewSeconds((err) => logger.warn({ err }, "revocation feed: reading the store failed; retrying")),
   });
   const store = mirroredStore(
-    timedStore(rawStore, (operation, seconds, ok) => storeTimers(ok ? `${operation} ok` : `${operation} error`).observe(seconds)),
+    timedStore(tracing === undefined ? rawStore : tracedStore(rawStore, config.store.kind, tracing), (operation, seconds, ok) =>
+      storeTimers(ok ? `${operation} ok` : `${operation} error`).observe(seconds),
+    ),
     follower,
     { answerChecks: config.feed.cache === "mirror", maxStalenessMs: config.feed.maxStalenessMs },
   );
+  // Across workers (each has its own mirror): the most stale mirror, the largest copy of the one set, and every worker's streams.
   metrics.sampled(
     "token_blacklist_feed_lag_seconds",
     "How far the revocation mirror may be behind the store (unset until it has loaded).",
+    "max",
     () => (follower.position === undefined ? undefined : follower.lagMs() / 1000),
   );
   metrics.sampled(
     "token_blacklist_feed_entries",
     "Entries in the revocation mirror (0 until a feed or REVOCATION_CACHE=mirror starts it).",
+    "max",
     () => follower.set.size,
   );
-  metrics.sampled("token_blacklist_feed_watchers", "WatchRevocations streams open now.", () => follower.watcherCount);
+  metrics.sampled("token_blacklist_feed_watchers", "WatchRevocations streams open now.", "sum", () => follower.watcherCount);
   if (config.feed.cache === "mirror") {
     // Until the first snapshot is in, Info asks the store.
     follower.start().catch(() => {});
   }
   try {
     const deps: TokenServiceDeps = {
-      verifier: createVerifier(config.jwt, keys),
+      verifier: tracing === undefined ? createVerifier(config.jwt, keys) : tracedVerifier(createVerifier(config.jwt, keys), tracing),
       store,
       adminKey: config.adminKey,
       maxTokenBytes: config.jwt.maxTokenBytes,
@@ -78,7 +89,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       maxLifetimeSeconds: config.jwt.maxLifetimeSeconds,
       clockToleranceSeconds: config.jwt.clockToleranceSeconds,
       failOpen: config.failOpen,
-      observer: createCallObserver(metrics, logger),
+      observer: createCallObserver(metrics, logger, tracing?.calls),
     };
     const handlers = createTokenService(deps);
     const onInternalError = (err: unknown) => logger.error({ err }, "internal error");
@@ -87,7 +98,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       handlers,
       watchRevocations: watchRevocationsHandler({ follower, feedKey: config.feed.feedKey, adminKey: config.adminKey }),
       ready: () => (stopping ? Promise.resolve(false) : ready(store)),
-      metrics,
+      // WORKERS=N: /metrics serves the sum over every worker, from the primary; otherwise this process's own.
+      metrics: config.workers > 1 && cluster.isWorker ? workerMetrics(metrics) : metrics,
       maxHeaderBytes: config.maxHeaderBytes,
       readMaxBytes: config.maxBodyBytes,
       corsOrigins: config.corsOrigins,
@@ -104,8 +116,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       metrics,
       async close(deadlineMs, drainMs) {
         stopping = true;
+        const closing = Date.now();
         await server.close(deadlineMs, drainMs);
-        await store.close();
+        // The last calls' spans are exported before the process goes, within what is left of the deadline.
+        await Promise.all([store.close(), tracing?.shutdown(Math.max(1000, (deadlineMs ?? 10_000) - (Date.now() - closing)))]);
         keys.close();
       },
     };

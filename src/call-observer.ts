@@ -3,7 +3,7 @@ import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "./logger.js";
 import type { CounterChild, HistogramChild } from "./metric-families.js";
 import type { Metrics } from "./metrics.js";
-import type { ServiceObserver } from "./service/types.js";
+import type { CallTracer, ServiceObserver } from "./service/types.js";
 
 /**
  * Memoizes prom-client label children by a string key: `labels({...})`
@@ -21,8 +21,8 @@ export function labelled<T>(make: (key: string) => T): (key: string) => T {
   };
 }
 
-/** Logs one line per call and keeps the metrics; only fingerprints, never tokens. */
-export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObserver {
+/** Logs one line per call and keeps the metrics; only fingerprints, never tokens. `tracer`: tracing is on. */
+export function createCallObserver(metrics: Metrics, logger: Logger, tracer?: CallTracer): ServiceObserver {
   /** The metric children of one RPC on one protocol, found by two lookups of constant strings, no key building. */
   interface CallSeries {
     seconds: HistogramChild;
@@ -46,10 +46,11 @@ export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObs
   const inFlight = labelled((rpc: string) => metrics.inFlight.labels(rpc));
   const storeErrors = createStoreErrorLog(logger);
   return {
+    tracer,
     callStarted(rpc) {
       inFlight(rpc).inc();
     },
-    callCompleted({ rpc, protocol, code, durationMs, fingerprint, message }) {
+    callCompleted({ rpc, protocol, code, durationMs, fingerprint, message, requestId }) {
       const codeName = code === undefined ? "ok" : codeToString(code);
       inFlight(rpc).dec();
       const call = seriesOf(rpc, protocol);
@@ -64,7 +65,10 @@ export function createCallObserver(metrics: Metrics, logger: Logger): ServiceObs
       // A client that went away is its own business: debug, not info.
       const level = code === Code.Canceled ? "debug" : "info";
       if (logger.isLevelEnabled(level)) {
-        logger[level]({ rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, info: message }, "request");
+        logger[level](
+          { rpc, protocol, code: codeName, ms: Math.round(durationMs * 1000) / 1000, fingerprint, requestId, info: message },
+          "request",
+        );
       }
     },
     changed(event) {

@@ -3,7 +3,12 @@
  * A bad value stops start-up with a message that names the variable.
  */
 
+import { ConfigError } from "./config-error.js";
 import { safeUrl } from "./safe-url.js";
+import { loadTracingConfig, type TracingConfig } from "./tracing/tracing-config.js";
+
+export { ConfigError } from "./config-error.js";
+export type { TracingConfig } from "./tracing/tracing-config.js";
 
 /** HMAC algorithms: verified with JWT_SECRET. */
 export const SYMMETRIC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
@@ -83,6 +88,8 @@ export interface Config {
   connections: ConnectionLimits;
   /** Graceful stop: how long to keep serving after SIGTERM, and the hard deadline. */
   shutdown: { drainMs: number; timeoutMs: number };
+  /** OpenTelemetry tracing from the standard OTEL_* variables; undefined: off, and the SDK is never loaded. */
+  tracing: TracingConfig | undefined;
 }
 
 /** The gateway endpoints' settings. */
@@ -137,11 +144,6 @@ export interface ConnectionLimits {
   maxConcurrentStreams: number;
   /** Streams a client may reset per 10 seconds on one HTTP/2 session before the session is closed (CVE-2023-44487). */
   maxResetsPer10s: number;
-}
-
-/** A configuration problem, reported at start-up instead of a stack trace. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -200,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
       drainMs: integer(env, "SHUTDOWN_DRAIN_MS", 500, 0, 600_000),
       timeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 3_600_000),
     },
+    tracing: loadTracingConfig(env),
   };
 }
 

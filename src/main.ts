@@ -8,6 +8,7 @@ import { runPrimary } from "./cluster.js";
 import { ConfigError, DEFAULT_JWT_SECRET, loadConfig, type Config } from "./config.js";
 import { KeysUnavailable } from "./jwt/key-source.js";
 import { createLogger } from "./logger.js";
+import { safeUrl } from "./safe-url.js";
 import { describeTopology } from "./store/redis-topology.js";
 import { StoreUnavailable } from "./store/revocation-store.js";
 
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       failOpen: config.failOpen,
       tls: config.tls !== undefined,
       cors: config.corsOrigins,
+      tracing: config.tracing === undefined ? "off" : safeUrl(config.tracing.url),
     },
     "token-blacklist listening",
   );

@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { type ConnectRouter, type ConnectRouterOptions, createConnectRouter } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { REQUEST_ID_HEADER } from "../service/types.js";
 import { reencodeGrpcMessage } from "./errors.js";
 import type { Exchange } from "./exchange.js";
 
@@ -50,6 +51,8 @@ function universalRequest(exchange: Exchange): UniversalServerRequest {
     if (Array.isArray(value)) for (const v of value) header.append(name, v);
     else header.set(name, value);
   }
+  // Handlers read the call's request id here, as the fast paths answer it: the caller's when valid, else the exchange's own.
+  header.set(REQUEST_ID_HEADER, exchange.requestId);
   return {
     httpVersion: exchange.httpVersion === "2" ? "2.0" : "1.1",
     method: exchange.method,

@@ -12,8 +12,8 @@ export function createCors(origins: readonly string[]): (exchange: Exchange) => 
   const any = origins.includes("*");
   const allowed = new Set(origins);
   const allowMethods = [...new Set([...cors.allowedMethods, "DELETE"])].join(", ");
-  const allowHeaders = [...cors.allowedHeaders, "Authorization", "X-Admin-Key"].join(", ");
-  const exposeHeaders = cors.exposedHeaders.join(", ");
+  const allowHeaders = [...cors.allowedHeaders, "Authorization", "X-Admin-Key", "X-Request-Id", "Traceparent", "Tracestate"].join(", ");
+  const exposeHeaders = [...cors.exposedHeaders, "X-Request-Id"].join(", ");
   return (exchange) => {
     const origin = exchange.headers.origin;
     if (origin === undefined || (!any && !allowed.has(origin))) return false;

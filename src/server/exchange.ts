@@ -34,7 +34,12 @@ export interface Exchange {
   readonly signal: AbortSignal;
   /** True once response headers are on their way. */
   readonly responded: boolean;
-  /** Adds a header to whatever response this exchange sends (CORS, request ids). */
+  /**
+   * The call's request id (see `requestIdOf`): made on first use, sent as
+   * `x-request-id` on every response this exchange sends, whatever the protocol.
+   */
+  readonly requestId: string;
+  /** Adds a header to whatever response this exchange sends (CORS). */
   setResponseHeader(name: string, value: string): void;
   /** Sends a whole response at once. `trailers` need HTTP/2 (gRPC). */
   respond(status: number, headers: OutgoingHttpHeaders, body?: Uint8Array | string, trailers?: OutgoingHttpHeaders): void;

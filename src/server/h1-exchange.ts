@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { type Exchange, RequestCancelled } from "./exchange.js";
+import { requestIdOf } from "./request-id.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -13,6 +14,7 @@ const EMPTY = Buffer.alloc(0);
 export class H1Exchange implements Exchange {
   readonly httpVersion = "1.1";
   private controller: AbortController | undefined;
+  private id: string | undefined;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -85,6 +87,11 @@ export class H1Exchange implements Exchange {
     return this.res.headersSent;
   }
 
+  get requestId(): string {
+    this.id ??= requestIdOf(this.req.headers["x-request-id"]);
+    return this.id;
+  }
+
   setResponseHeader(name: string, value: string): void {
     if (!this.res.headersSent) this.res.setHeader(name, value);
   }
@@ -94,12 +101,12 @@ export class H1Exchange implements Exchange {
     if (res.headersSent || res.destroyed) return;
     // A length, not chunked encoding: one write for head and body.
     const length = body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-    res.writeHead(status, { ...this.closeIfUnread(headers), "content-length": length });
+    res.writeHead(status, { ...this.closeIfUnread(headers), "x-request-id": this.requestId, "content-length": length });
     res.end(body);
   }
 
   start(status: number, headers: OutgoingHttpHeaders): void {
-    this.res.writeHead(status, this.closeIfUnread(headers));
+    this.res.writeHead(status, { ...this.closeIfUnread(headers), "x-request-id": this.requestId });
   }
 
   write(chunk: Uint8Array): Promise<void> {

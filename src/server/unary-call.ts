@@ -1,9 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { INTERNAL_MESSAGE, untilAborted } from "../service/observed.js";
-import type { CallContext, UnaryHandler } from "../service/types.js";
+import { type CallContext, REQUEST_ID_HEADER, type UnaryHandler } from "../service/types.js";
 import { deadlineExceeded, requestTimeoutMs } from "./deadline.js";
 import { type Exchange, RequestCancelled } from "./exchange.js";
 import { headerValue } from "./header-value.js";
+import { ErrorReason, refusal } from "../service/error-reasons.js";
 
 /** A unary call's result, for a transport to encode: the response message (init shape), or why not. */
 export type UnaryOutcome = { response: Record<string, unknown>; error?: undefined } | { response?: undefined; error: ConnectError };
@@ -54,9 +55,9 @@ export async function runUnary(exchange: Exchange, call: UnaryCall): Promise<Una
     return { response: (await call.handler(request, ctx)) as Record<string, unknown> };
   } catch (err) {
     if (err instanceof ConnectError) return { error: err };
-    if (err instanceof RequestCancelled) return { error: new ConnectError(err.message, Code.Canceled) };
+    if (err instanceof RequestCancelled) return { error: refusal(Code.Canceled, ErrorReason.CANCELLED, err.message) };
     call.onInternalError(err);
-    return { error: new ConnectError(INTERNAL_MESSAGE, Code.Internal) };
+    return { error: refusal(Code.Internal, ErrorReason.INTERNAL, INTERNAL_MESSAGE) };
   } finally {
     clearTimeout(timer);
   }
@@ -80,8 +81,9 @@ class UnaryCallContext implements CallContext {
     return this;
   }
 
+  /** The request id is the exchange's (the caller's when valid, else a new one), as every transport answers it. */
   get(name: string): string | null {
-    return headerValue(this.exchange.headers[name]);
+    return name === REQUEST_ID_HEADER ? this.exchange.requestId : headerValue(this.exchange.headers[name]);
   }
 
   /** The deadline's signal, or (made only now, when a handler asks) the exchange's. */

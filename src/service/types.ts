@@ -9,6 +9,13 @@ import type { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import type { Verifier } from "../jwt/verifier.js";
 import type { AuditEvent, RevocationStore } from "../store/revocation-store.js";
 
+/**
+ * The request header that names a call: the caller's `x-request-id` when valid,
+ * else one the server made. Every transport answers `requestHeader.get` of it
+ * with that id, and sends it back on the response.
+ */
+export const REQUEST_ID_HEADER = "x-request-id";
+
 /** What a handler reads of a call, on every transport: headers (gRPC metadata), protocol, and when to stop. */
 export interface CallContext {
   readonly requestHeader: { get(name: string): string | null };
@@ -44,13 +51,34 @@ export interface CallRecord {
   fingerprint: string | undefined;
   /** For failures: the message sent to the caller. */
   message: string | undefined;
+  /** The call's `x-request-id`, as sent back to the caller. */
+  requestId: string | undefined;
 }
 
 /** Store operations, as metrics and logs name them. */
 export type StoreOperationName = "check" | "revoke" | "restore" | "lookup" | "history";
 
-/** Hooks for logs and metrics; they receive fingerprints, never tokens. */
+/**
+ * Traces calls (OpenTelemetry, when configured). Absent when tracing is off,
+ * so an untraced call costs a check of `undefined` and nothing else.
+ */
+export interface CallTracer {
+  /** Starts a call's server span, continuing the caller's trace (`traceparent`, `tracestate`). */
+  startCall(rpc: string, ctx: CallContext): TracedCall;
+}
+
+/** One call's server span. */
+export interface TracedCall {
+  /** Runs the handler with this span as the parent of what it starts (verification, store round trips). */
+  run<T>(work: () => Promise<T>): Promise<T>;
+  /** Records the outcome (code, fingerprint, request id) and ends the span. */
+  end(record: CallRecord): void;
+}
+
+/** Hooks for logs, metrics and traces; they receive fingerprints, never tokens. */
 export interface ServiceObserver {
+  /** Set when tracing is on. */
+  readonly tracer?: CallTracer | undefined;
   /** A call reached its handler (every callStarted is followed by one callCompleted). */
   callStarted(rpc: string): void;
   callCompleted(record: CallRecord): void;
