@@ -4,65 +4,18 @@
  * token-blacklist/client. A revocation through the service reaches the
  * orders service's mirror and is refused there, with no call per request.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startOrdersService } from "../src/orders-service.ts";
+import { FEED_KEY, ISSUER, SECRET, startTokenBlacklist, token } from "./token-blacklist.ts";
 
-const SECRET = "consumer-test-secret";
-const ISSUER = "https://issuer.example/";
-const FEED_KEY = "consumer-test-feed-key";
-
-/** An HS256 token, signed here: the consumer needs no JWT library to test. */
-function sign(claims: Record<string, unknown>): string {
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const input = `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}`;
-  return `${input}.${createHmac("sha256", SECRET).update(input).digest("base64url")}`;
-}
-const token = (sub: string) => sign({ sub, iss: ISSUER, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600 });
-
-let service: ChildProcess;
+let service: { url: string; stop(): void };
 let serviceUrl: string;
-let dataDir: string;
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "consumer-"));
-  // The installed package's own entry point, as `npx token-blacklist` would find it.
-  const main = join(dirname(createRequire(import.meta.url).resolve("token-blacklist/package.json")), "dist/src/main.js");
-  service = spawn(process.execPath, [main], {
-    env: {
-      PATH: process.env.PATH,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      SQLITE_PATH: join(dataDir, "t.db"),
-      JWT_SECRET: SECRET,
-      JWT_ISSUER: ISSUER,
-      FEED_KEY,
-      ADMIN_KEY: "consumer-admin-key",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  serviceUrl = await new Promise<string>((resolve, reject) => {
-    let output = "";
-    const timer = setTimeout(() => reject(new Error(`token-blacklist did not start: ${output}`)), 20_000);
-    service.stdout!.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const port = /"port":(\d+).*"msg":"token-blacklist listening"/.exec(output)?.[1];
-      if (port !== undefined) {
-        clearTimeout(timer);
-        resolve(`http://127.0.0.1:${port}`);
-      }
-    });
-  });
+  service = await startTokenBlacklist();
+  serviceUrl = service.url;
 });
-after(() => {
-  service.kill();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => service.stop());
 
 test("the orders service admits a valid token and refuses it once revoked through token-blacklist", async () => {
   const orders = await startOrdersService({ tokenServiceUrl: serviceUrl, feedKey: FEED_KEY, secret: SECRET, issuer: ISSUER });
