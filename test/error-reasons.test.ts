@@ -1,7 +1,12 @@
+import * as http2 from "node:http2";
+import { fromBinary } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { ErrorReason } from "../gen/tokens/v1/error_reason_pb.js";
 import { startRedis, type TestRedis } from "./helpers/redis-server.js";
-import { allRpcCallers, type RpcCaller, type RpcOutcome } from "./helpers/rpc-callers.js";
+import { allRpcCallers, http1Request, type RpcCaller, type RpcOutcome } from "./helpers/rpc-callers.js";
 import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
 
@@ -228,5 +233,59 @@ describe("refusals of a server configured otherwise, on every protocol", () => {
       await service?.close();
       await redis?.stop();
     }
+  });
+});
+
+describe("refusals Connect's own handlers make before a call reaches the service", () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startService();
+  });
+  afterAll(() => service.close());
+
+  it("a Connect GET whose message is not JSON: 400, REQUEST_MALFORMED in the error JSON's details", async () => {
+    const res = await http1Request(
+      { port: service.port },
+      "GET",
+      "/tokens.v1.TokenService/Info?connect=v1&encoding=json&message=%7Bbad",
+      {},
+    );
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text)).toMatchObject({
+      code: "invalid_argument",
+      details: [{ type: "google.rpc.ErrorInfo", debug: { reason: "REQUEST_MALFORMED", domain: "tokens.v1" } }],
+    });
+  });
+
+  it("a gzip gRPC message that does not decompress: grpc-status 3 with REQUEST_MALFORMED in grpc-status-details-bin", async () => {
+    const session = http2.connect(service.baseUrl);
+    try {
+      const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/tokens.v1.TokenService/Info",
+          "content-type": "application/grpc",
+          "grpc-encoding": "gzip",
+          te: "trailers",
+        });
+        stream.on("trailers", resolve);
+        stream.on("error", reject);
+        stream.resume();
+        stream.end(Buffer.from([1, 0, 0, 0, 3, 1, 2, 3])); // flagged compressed, not gzip
+      });
+      expect(trailers["grpc-status"]).toBe("3");
+      const status = fromBinary(StatusSchema, Buffer.from(String(trailers["grpc-status-details-bin"]), "base64"));
+      expect(status.code).toBe(3);
+      expect(anyUnpack(status.details[0]!, ErrorInfoSchema)).toMatchObject({ reason: "REQUEST_MALFORMED", domain: "tokens.v1" });
+    } finally {
+      session.close();
+    }
+  });
+
+  it("a content type no protocol has: 415 with a JSON error saying which to use, REQUEST_MALFORMED", async () => {
+    const res = await http1Request({ port: service.port }, "POST", "/tokens.v1.TokenService/Info", { "content-type": "text/plain" }, "x");
+    expect(res.status).toBe(415);
+    expect(res.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(res.text)).toMatchObject({ success: false, code: "invalid_argument", reason: "REQUEST_MALFORMED" });
   });
 });

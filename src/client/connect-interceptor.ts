@@ -1,6 +1,6 @@
 import { Code, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { CheckResult, TokenChecker } from "./token-checker.js";
-import { ErrorReason, refusal } from "../service/error-reasons.js";
+import { refusal } from "../service/error-reasons.js";
 
 /** Where {@link tokenCheckInterceptor} leaves the verified token for handlers: `context.values.get(verifiedToken)`. */
 export const verifiedToken = createContextKey<Extract<CheckResult, { valid: true }> | undefined>(undefined, {
@@ -19,7 +19,7 @@ export function tokenCheckInterceptor(checker: TokenChecker): Interceptor {
     const result = await checker.checkBearer(request.header.get("authorization"));
     if (!result.valid) {
       const code = result.code === "unavailable" ? Code.Unavailable : Code.Unauthenticated;
-      throw refusal(code, ErrorReason[result.reason as keyof typeof ErrorReason], result.message, result.metadata);
+      throw refusal(code, result.reason, result.message, result.metadata); // as Info said it, known to this version or not
     }
     request.contextValues.set(verifiedToken, result);
     return next(request);

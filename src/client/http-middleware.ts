@@ -33,8 +33,9 @@ export function tokenCheckMiddleware(checker: TokenChecker) {
         if (result.code === "unavailable") headers["retry-after"] = "1";
         else headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${errorDescription(result.message)}"`;
         response.writeHead(result.code === "unavailable" ? 503 : 401, headers);
-        const body = { success: false, info: result.message, code: result.code, reason: result.reason, metadata: result.metadata };
-        response.end(JSON.stringify(body));
+        const body = { success: false, info: result.message, code: result.code, reason: result.reason };
+        // As the service's REST errors: `metadata` only when there is some.
+        response.end(JSON.stringify(Object.keys(result.metadata).length === 0 ? body : { ...body, metadata: result.metadata }));
       },
       (err: unknown) => next(err),
     );

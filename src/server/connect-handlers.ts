@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { type ConnectRouter, type ConnectRouterOptions, createConnectRouter } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { REQUEST_ID_HEADER } from "../service/types.js";
+import { connectErrorWithReason, grpcWithReason, unsupportedMediaTypeBody } from "./connect-error-reasons.js";
 import { reencodeGrpcMessage } from "./errors.js";
 import type { Exchange } from "./exchange.js";
 
@@ -72,12 +73,29 @@ function nodeHeaders(headers: Headers | undefined, grpc: boolean): OutgoingHttpH
   return out;
 }
 
+/** Largest error body read back to add its ErrorInfo (Connect's are a few hundred bytes). */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
 async function writeResponse(exchange: Exchange, response: UniversalServerResponse): Promise<void> {
   const contentType = response.header?.get("content-type") ?? "";
   const grpc = contentType.startsWith("application/grpc") && !contentType.startsWith("application/grpc-web");
-  const headers = nodeHeaders(response.header, grpc);
-  const trailers = response.trailer === undefined ? undefined : nodeHeaders(response.trailer, grpc);
+  let headers = nodeHeaders(response.header, grpc);
+  let trailers = response.trailer === undefined ? undefined : nodeHeaders(response.trailer, grpc);
+  if (contentType.startsWith("application/grpc")) {
+    headers = grpcWithReason(headers);
+    if (trailers !== undefined) trailers = grpcWithReason(trailers);
+  }
   const withTrailers = trailers !== undefined && exchange.httpVersion === "2";
+  if (response.status === 415 && response.body === undefined) {
+    exchange.respond(415, { ...headers, "content-type": "application/json" }, unsupportedMediaTypeBody(exchange.headers["content-type"]));
+    return;
+  }
+  if (response.status !== 200 && contentType.startsWith("application/json") && response.body !== undefined) {
+    const body = await readAll(response.body);
+    if (body === undefined) exchange.reset();
+    else exchange.respond(response.status, headers, connectErrorWithReason(body));
+    return;
+  }
   if (response.body === undefined) {
     exchange.respond(response.status, headers, withTrailers ? new Uint8Array(0) : undefined, withTrailers ? trailers : undefined);
     return;
@@ -90,4 +108,20 @@ async function writeResponse(exchange: Exchange, response: UniversalServerRespon
     return;
   }
   exchange.end(withTrailers ? trailers : undefined);
+}
+
+/** The whole of a (small) body, or undefined when it fails or passes MAX_ERROR_BODY_BYTES. */
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array | undefined> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of body) {
+      length += chunk.byteLength;
+      if (length > MAX_ERROR_BODY_BYTES) return undefined;
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(chunks);
 }

@@ -21,17 +21,19 @@ export type ReasonInfo = {
 
 /**
  * A refusal: a ConnectError carrying a `google.rpc.ErrorInfo` detail with
- * `reason` (the {@link ErrorReason}'s name) and `metadata`. Every protocol
- * sends the detail (see src/server/errors.ts and Connect's own handlers).
+ * `reason` (the {@link ErrorReason}, or its name as another server sent it)
+ * and `metadata`. Every protocol sends the detail (see src/server/errors.ts
+ * and Connect's own handlers).
  */
 export function refusal(
   code: Code,
-  reason: ErrorReason,
+  reason: ErrorReason | string,
   message: string,
   metadata?: Record<string, string>,
   cause?: unknown,
 ): ConnectError {
-  const info: ReasonInfo = { reason: ErrorReason[reason], domain: ERROR_DOMAIN, metadata: metadata ?? {} };
+  const name = typeof reason === "string" ? reason : ErrorReason[reason];
+  const info: ReasonInfo = { reason: name, domain: ERROR_DOMAIN, metadata: metadata ?? {} };
   return new ConnectError(message, code, undefined, [{ desc: ErrorInfoSchema, value: info }], cause);
 }
 

@@ -186,7 +186,8 @@ export enum ErrorReason {
   FEED_DISABLED = 20,
 
   /**
-   * Refused for any other lack of permission.
+   * Refused for any other lack of permission or authentication (PERMISSION_DENIED
+   * or UNAUTHENTICATED without a more specific reason).
    *
    * @generated from enum value: ACCESS_DENIED = 21;
    */
