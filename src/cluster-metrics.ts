@@ -6,10 +6,10 @@
  * worker that receives the scrape asks the primary, the primary asks every
  * worker for its metrics as data (prom-client's JSON form, each metric with its
  * aggregator), combines them with prom-client's `AggregatorRegistry.aggregate`
- * and sends the text back. Per-worker series with a `worker` label were the
- * other choice: they would still leave each scrape with one worker's series,
- * and a replaced worker would leave a series behind for each worker it
- * replaced; summing answers "how many calls did the service take" in one scrape.
+ * and sends the text back. The sum, rather than per-worker series with a
+ * `worker` label, keeps `/metrics` the same whatever N is (no `sum without
+ * (worker)` in every query); it gives up a per-worker breakdown and an exact
+ * `rate()` across a worker's replacement (README: Metrics under WORKERS=N).
  *
  * The messages go over node:cluster's IPC channel (worker.send, process.send,
  * 'message'), only when `/metrics` is scraped: nothing on the request path.
@@ -63,8 +63,22 @@ const fromWire = (metrics: CollectedMetrics): CollectedMetrics =>
     ),
   })) as CollectedMetrics;
 
-const isMessage = (value: unknown): value is Message =>
-  typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string";
+/**
+ * A message of ours, well formed: the channel also carries node:cluster's own
+ * messages and whatever else the process sends, and a malformed one must be
+ * ignored, not throw in the primary's or a worker's message handler.
+ */
+function isMessage(value: unknown): value is Message {
+  if (typeof value !== "object" || value === null) return false;
+  const { type, id, metrics, text, error } = value as Record<string, unknown>;
+  return (
+    typeof type === "string" &&
+    (id === undefined || Number.isSafeInteger(id)) &&
+    (metrics === undefined || Array.isArray(metrics)) &&
+    (text === undefined || typeof text === "string") &&
+    (error === undefined || typeof error === "string")
+  );
+}
 
 /** A worker's end of the IPC channel: `process` in a cluster worker. */
 export interface PrimaryChannel {
@@ -198,7 +212,13 @@ export function serveWorkerMetrics(timeoutMs = COLLECT_TIMEOUT_MS): void {
             reject(new Error(`worker ${worker.id} (pid ${worker.process.pid}) could not collect its metrics: ${message.error}`));
             return;
           }
-          answers.set(worker, fromWire(message.metrics));
+          try {
+            answers.set(worker, fromWire(message.metrics));
+          } catch (err) {
+            finish();
+            reject(new Error(`worker ${worker.id} (pid ${worker.process.pid}) sent metrics that cannot be read: ${String(err)}`));
+            return;
+          }
           settle();
         },
         gone(worker) {

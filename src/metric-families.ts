@@ -127,8 +127,7 @@ abstract class Family<Series> implements MetricFamily {
   }
 }
 
-/** A monotonic count per label set. */
-/** Across workers, counts add up. */
+/** A monotonic count per label set; across workers, counts add up. */
 export class CounterFamily extends Family<{ value: number }> {
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
     super(name, help, "counter", labelNames, "sum");

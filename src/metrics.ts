@@ -47,6 +47,9 @@ export interface Metrics {
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /** Creates the service's metric families, and a prom-client registry for Node's process metrics. */
+/** Node process metrics whose prom-client aggregator (a sum, by default) misreads under WORKERS=N. */
+const PROCESS_AGGREGATORS: Readonly<Record<string, Aggregator>> = { process_max_fds: "max" };
+
 export function createMetrics(): Metrics {
   const process = new Registry();
   collectDefaultMetrics({ register: process });
@@ -100,8 +103,12 @@ export function createMetrics(): Metrics {
     },
     async collect() {
       // Node's process metrics carry prom-client's own aggregators (sums for CPU, memory, handles;
-      // average, min and max for event-loop lag; first for the version; omit for the start time).
-      return [...all.map((family) => family.collect()), ...(await process.getMetricsAsJSON())];
+      // average, min and max for event-loop lag; first for the version; omit for the start time),
+      // save where a sum misreads: a limit each process has is that limit, not N times it.
+      const processMetrics = (await process.getMetricsAsJSON()).map((metric) =>
+        metric.name in PROCESS_AGGREGATORS ? { ...metric, aggregator: PROCESS_AGGREGATORS[metric.name]! } : metric,
+      );
+      return [...all.map((family) => family.collect()), ...processMetrics];
     },
   };
 }
