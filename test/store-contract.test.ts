@@ -56,7 +56,8 @@ const factories: StoreFactory[] = [
         timeoutMs: 1000,
         historyMaxEvents: 100_000,
         waitReplicas: 1,
-        waitTimeoutMs: 500,
+        // Generous: under CI's load a replica has been seen to take over 500 ms to confirm.
+        waitTimeoutMs: 5000,
       }),
     teardown: () => sentinelSet.stop(),
   },
@@ -72,7 +73,8 @@ const factories: StoreFactory[] = [
         timeoutMs: 1000,
         historyMaxEvents: 100_000,
         waitReplicas: 1,
-        waitTimeoutMs: 500,
+        // Generous: under CI's load a replica has been seen to take over 500 ms to confirm.
+        waitTimeoutMs: 5000,
       }),
     teardown: () => cluster.stop(),
   },

@@ -56,12 +56,8 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
   let db: Database.Database;
   try {
     if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
-    // Opening may wait for another process's lock (start-up only); after that, never.
-    db = new Database(options.path, { timeout: options.timeoutMs });
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
-    migrate(db);
-    db.pragma("busy_timeout = 0");
+    // Start-up may wait for another process's migration longer than a call may wait for a lock.
+    db = openFile(options.path, Math.max(options.timeoutMs, OPEN_TIMEOUT_MS));
   } catch (err) {
     throw new StoreUnavailable(`SQLITE_PATH: cannot open ${options.path}: ${(err as Error).message}`);
   }
@@ -305,6 +301,35 @@ export function openSqliteStore(options: SqliteStoreOptions): RevocationStore {
 /** The one value of a one-row, one-column query. */
 function rows0(rows: unknown[][]): number {
   return rows[0]![0] as number;
+}
+
+/** The least time opening the file waits for other processes' locks (WORKERS=N start together). */
+const OPEN_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens the file in WAL mode and brings its schema up to date. Opening may
+ * wait for another process's lock (start-up only; after that, never): the
+ * busy timeout covers most of it, but SQLite answers SQLITE_BUSY at once
+ * where waiting could deadlock (two processes making a new file WAL at the
+ * same moment, as WORKERS=N does), so the whole open is retried, blocking,
+ * until `timeoutMs` has passed.
+ */
+function openFile(path: string, timeoutMs: number): Database.Database {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const db = new Database(path, { timeout: timeoutMs });
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      migrate(db);
+      db.pragma("busy_timeout = 0");
+      return db;
+    } catch (err) {
+      db.close();
+      if (!isBusy(err) || Date.now() >= deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.random() * 20);
+    }
+  }
 }
 
 /** SQLITE_BUSY (another connection holds the lock) and SQLITE_LOCKED, with their extended codes. */
