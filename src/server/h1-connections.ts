@@ -8,6 +8,7 @@ import { H1Exchange } from "./h1-exchange.js";
 import { Code } from "@connectrpc/connect";
 import { ErrorReason, refusal } from "../service/error-reasons.js";
 import { restErrorBody } from "./errors.js";
+import { requestIdOf } from "./request-id.js";
 
 /** Why a connection was closed by us, as metrics count it. */
 export type ClosedReason = "idle_timeout" | "headers_timeout" | "reset_flood" | "protocol_error" | "goaway_grace" | "shutdown";
@@ -76,7 +77,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   );
   const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
   socket.end(
-    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestIdOf(undefined)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -118,7 +119,12 @@ export function createH1Connections(options: H1Options): H1Connections {
     }
     if (closingSince !== undefined) res.setHeader("connection", "close");
     if (req.headers.host === undefined) {
-      res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(NO_HOST), connection: "close" });
+      res.writeHead(400, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(NO_HOST),
+        "x-request-id": requestIdOf(req.headers["x-request-id"]),
+        connection: "close",
+      });
       res.end(NO_HOST);
       return;
     }

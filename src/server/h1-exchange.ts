@@ -127,7 +127,11 @@ export class H1Exchange implements Exchange {
   }
 
   private closeIfUnread(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
-    return this.req.complete ? headers : { ...headers, connection: "close" };
+    const { req } = this;
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3), though Node
+    // sets `complete` only after the handler that answers it at once (a probe) has returned.
+    const bodiless = req.headers["transfer-encoding"] === undefined && (req.headers["content-length"] ?? "0") === "0";
+    return req.complete || bodiless ? headers : { ...headers, connection: "close" };
   }
 }
 

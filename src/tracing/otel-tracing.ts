@@ -71,13 +71,14 @@ export function createOtelTracing(config: TracingConfig, logger: Logger): Tracin
       return this.context === undefined ? work() : current.run(this.context, work);
     }
 
-    end({ code, fingerprint, requestId, message }: CallRecord): void {
+    end({ code, protocol, fingerprint, requestId, message }: CallRecord): void {
       const { span } = this;
       if (this.context === undefined) {
         span.end();
         return;
       }
-      span.setAttribute("rpc.grpc.status_code", code ?? 0); // Connect's codes are gRPC's numbers
+      // OpenTelemetry defines rpc.grpc.status_code for gRPC only (Connect's codes are gRPC's numbers).
+      if (protocol.startsWith("grpc")) span.setAttribute("rpc.grpc.status_code", code ?? 0);
       if (code !== undefined) span.setAttribute("rpc.connect_rpc.error_code", codeToString(code));
       if (fingerprint !== undefined) span.setAttribute(ATTR_FINGERPRINT, fingerprint);
       if (requestId !== undefined) span.setAttribute(ATTR_REQUEST_ID, requestId);

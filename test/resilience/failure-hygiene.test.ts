@@ -132,6 +132,11 @@ describe("an HTTP/1.1 request without Host", () => {
     expect(response).toMatch(/^HTTP\/1\.1 400 /);
     expect(response).toMatch(/content-type: application\/json/i);
     const body = JSON.parse(response.slice(response.indexOf("\r\n\r\n") + 4)) as { code: string; info: string };
-    expect(body).toEqual({ success: false, code: "invalid_argument", info: "HTTP/1.1 requests need a Host header" });
+    expect(body).toEqual({
+      success: false,
+      code: "invalid_argument",
+      info: "HTTP/1.1 requests need a Host header",
+      reason: "REQUEST_MALFORMED",
+    });
   });
 });
