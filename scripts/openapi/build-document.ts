@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TokenService } from "../../gen/tokens/v1/token_service_pb.js";
 import { restRoutes } from "../../src/server/rest-routes.js";
-import { commonComponents } from "./common-components.js";
+import { commonComponents, everyOperation } from "./common-components.js";
 import { gatewayPaths } from "./gateway-paths.js";
 import { operationalPaths } from "./operational-paths.js";
 import { readProtoComments } from "./proto-comments.js";
@@ -39,7 +39,7 @@ export function buildOpenApiDocument(root: string): Schema {
       { name: "Operations", description: "Probes, metrics and this document." },
       { name: "Gateways", description: "Endpoints for proxies and OAuth clients, over the same rules." },
     ],
-    paths: sorted(disjoint(rest, operational.paths, gateways.paths)),
+    paths: sorted(everyOperation(disjoint(rest, operational.paths, gateways.paths))),
     components: {
       schemas: sorted(disjoint(Object.fromEntries(schemas.components), common.schemas, operational.schemas, gateways.schemas)),
       ...common.rest,

@@ -1,6 +1,6 @@
 import { FORWARD_AUTH_PATH } from "../../src/gateway/forward-auth.js";
 import { INTROSPECT_PATH, REVOKE_PATH } from "../../src/gateway/oauth.js";
-import { type PathItems, REST_ERROR, TIMEOUT_PARAMETERS } from "./common-components.js";
+import { ALLOW_HEADER, type PathItems, REST_ERROR, TIMEOUT_PARAMETERS } from "./common-components.js";
 import { type Schema, schemaRef } from "./proto-schemas.js";
 
 const TAG = "Gateways";
@@ -58,6 +58,7 @@ export function gatewayPaths(): { paths: PathItems; schemas: Record<string, Sche
     "400": oauthError("The form is malformed, or lacks `token`."),
     "401": oauthError("The client's credentials are missing or wrong.", { "WWW-Authenticate": header("`Basic` challenge.") }),
     "403": oauthError("The OAuth endpoints are off: the server has no OAUTH_CLIENTS."),
+    "405": oauthError("A method other than POST (`invalid_request`); `Allow: POST`.", ALLOW_HEADER),
     "500": oauthError("A fault of the server's."),
     "503": oauthError("The revocation store does not answer; retry.", { "Retry-After": header("Seconds.") }),
   };
@@ -84,7 +85,7 @@ export function gatewayPaths(): { paths: PathItems; schemas: Record<string, Sche
           "401": restError("The token is missing, does not verify, or is revoked.", {
             "WWW-Authenticate": header("RFC 6750 `Bearer` challenge."),
           }),
-          "413": restError("The request body is larger than MAX_REQUEST_BYTES."),
+          "413": restError("The request body is larger than MAX_BODY_BYTES."),
           "500": restError("A fault of the server's."),
           "503": restError("The revocation store or the signing keys do not answer; retry.", { "Retry-After": header("Seconds.") }),
           "504": restError("The call's deadline passed first."),

@@ -40,7 +40,13 @@ test("the orders service admits a valid token and refuses it once revoked throug
     }
     assert.ok(refused, "the revocation never reached the orders service");
     assert.equal(refused.status, 401);
-    assert.deepEqual(await refused.json(), { success: false, info: "Token is blacklisted", code: "unauthenticated" });
+    assert.deepEqual(await refused.json(), {
+      success: false,
+      info: "Token is blacklisted",
+      code: "unauthenticated",
+      reason: "TOKEN_REVOKED",
+      metadata: { scope: "REVOCATION_SCOPE_TOKEN" },
+    });
 
     const missing = await fetch(orders.url);
     assert.equal(missing.status, 401);
