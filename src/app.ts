@@ -40,10 +40,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const tls = config.tls === undefined ? undefined : readTls(config.tls);
   // Undefined unless OTEL_* configure it: then nothing below is traced, and the SDK is not even loaded.
   const tracing = await startTracing(config.tracing, logger);
-  const keys = await openKeySource(config.jwt.key);
+  // A start that fails from here on shuts the tracer down as a stop does (what it buffered is exported).
+  const stopTracing = async (err: unknown): Promise<never> => {
+    await tracing?.shutdown(1000);
+    throw err;
+  };
+  const keys = await openKeySource(config.jwt.key).catch(stopTracing);
   const rawStore = await openStore(config.store, (message) => logger.warn(message)).catch((err: unknown) => {
     keys.close();
-    throw err;
+    return stopTracing(err);
   });
   const metrics = createMetrics();
   const storeTimers = labelled((key: string) => {
