@@ -16,7 +16,10 @@ import { mint } from "./helpers/tokens.js";
  * protocol's own client reads it (REST's `reason` and `metadata` fields,
  * Connect's `findDetails`, grpc-js's `grpc-status-details-bin`). The request
  * matrix (test/protocol-matrix.test.ts) covers the reasons of each RPC's
- * refusals; this file covers every way a token is refused.
+ * refusals (and STORE_UNAVAILABLE); this file covers every way a token is
+ * refused, the request-level reasons, and those of a server configured
+ * otherwise. The feed's reasons are in test/revocation-feed.test.ts,
+ * KEY_NOT_FOUND and KEYS_UNAVAILABLE in test/jwks.test.ts.
  */
 const admin = { "x-admin-key": ADMIN_KEY };
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -213,6 +216,41 @@ describe("refusals of a server configured otherwise, on every protocol", () => {
     } finally {
       for (const caller of callers) caller.close();
       await service.close();
+    }
+  });
+
+  it("REQUEST_TOO_LARGE, REQUEST_MALFORMED (a malformed deadline header) and DEADLINE_EXCEEDED (a store held past it)", async () => {
+    const redis = await startRedis();
+    const service = await startService({ REDIS_URL: redis.url, MAX_BODY_BYTES: "4096", STORE_TIMEOUT_MS: "5000" });
+    const callers = allRpcCallers({ port: service.port });
+    const refused = (code: string, reason: keyof typeof ErrorReason): Refusal => ({ name: "", code, reason, make: async () => null! });
+    try {
+      for (const caller of callers) {
+        const big = await caller.call("RevokeJti", { jti: crypto.randomUUID(), reason: "r".repeat(5000) }, admin);
+        expectRefusal(caller, big, refused("resource_exhausted", "REQUEST_TOO_LARGE"));
+        const timeout: Record<string, string> = caller.name.startsWith("Connect")
+          ? { "connect-timeout-ms": "soon" }
+          : { "grpc-timeout": "soon" };
+        const malformed = await caller.call("Info", {}, { ...bearer(mint()), ...timeout });
+        expectRefusal(caller, malformed, refused("invalid_argument", "REQUEST_MALFORMED"));
+      }
+      // Every Info waits in the paused store; each call's own 200 ms deadline ends it first.
+      await redis.command("CLIENT", "PAUSE", "1000", "ALL");
+      const late = await Promise.all(
+        callers.map((caller) =>
+          caller.call(
+            "Info",
+            {},
+            { ...bearer(mint()), ...(caller.name.startsWith("Connect") ? { "connect-timeout-ms": "200" } : { "grpc-timeout": "200m" }) },
+          ),
+        ),
+      );
+      for (const [i, outcome] of late.entries()) expectRefusal(callers[i]!, outcome, refused("deadline_exceeded", "DEADLINE_EXCEEDED"));
+    } finally {
+      await redis.command("CLIENT", "UNPAUSE").catch(() => {});
+      for (const caller of callers) caller.close();
+      await service.close();
+      await redis.stop();
     }
   });
 

@@ -157,7 +157,7 @@ describe("JWKS outages", () => {
         issuer: ISSUER,
         expiresIn: 60,
       });
-      expect(await client.info(bearer(unknown))).toMatchObject({ ok: false, status: 503, code: "unavailable" });
+      expect(await client.info(bearer(unknown))).toMatchObject({ ok: false, status: 503, code: "unavailable", reason: "KEYS_UNAVAILABLE" });
     } finally {
       await svc.close();
     }

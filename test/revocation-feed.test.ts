@@ -48,11 +48,14 @@ describe("WatchRevocations access", () => {
     ["a wrong feed key", { "x-feed-key": `${FEED_KEY}x` }],
     ["the admin key in x-feed-key while FEED_KEY is set", { "x-feed-key": ADMIN_KEY }],
     ["the feed key in x-admin-key", { "x-admin-key": FEED_KEY }],
-  ])("refuses %s with PERMISSION_DENIED, on Connect and on gRPC", async (_case, headers) => {
-    const overConnect = tokenClient(service.baseUrl).watchRevocations({}, { headers });
-    expect((await firstError(overConnect))?.code).toBe(Code.PermissionDenied);
+  ])("refuses %s with PERMISSION_DENIED and FEED_KEY_REQUIRED, on Connect and on gRPC", async (_case, headers) => {
+    const overConnect = await firstError(tokenClient(service.baseUrl).watchRevocations({}, { headers }));
+    expect(overConnect?.code).toBe(Code.PermissionDenied);
+    expect(errorInfoOf(overConnect!).reason).toBe("FEED_KEY_REQUIRED");
     const grpc = createClient(TokenService, createGrpcTransport({ baseUrl: service.baseUrl }));
-    expect((await firstError(grpc.watchRevocations({}, { headers })))?.code).toBe(Code.PermissionDenied);
+    const overGrpc = await firstError(grpc.watchRevocations({}, { headers }));
+    expect(overGrpc?.code).toBe(Code.PermissionDenied);
+    expect(errorInfoOf(overGrpc!).reason).toBe("FEED_KEY_REQUIRED");
   });
 
   it.each([
@@ -70,6 +73,7 @@ describe("WatchRevocations access", () => {
     for (const cursor of ["abc", "1,2", "-1", "0-0", "9".repeat(30)]) {
       const error = await firstError(tokenClient(service.baseUrl).watchRevocations({ cursor }, { headers: { "x-feed-key": FEED_KEY } }));
       expect(error?.code, cursor).toBe(Code.InvalidArgument);
+      expect(errorInfoOf(error!), cursor).toEqual({ reason: "ARGUMENT_INVALID", metadata: { field: "cursor" } });
     }
   });
 
