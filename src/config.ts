@@ -4,6 +4,7 @@
  */
 
 import { ConfigError } from "./config-error.js";
+import { boolean, type Env, integer, list, nonEmpty, oneOf } from "./env-values.js";
 import { safeUrl } from "./safe-url.js";
 import { loadTracingConfig, type TracingConfig } from "./tracing/tracing-config.js";
 
@@ -145,8 +146,6 @@ export interface ConnectionLimits {
   /** Streams a client may reset per 10 seconds on one HTTP/2 session before the session is closed (CVE-2023-44487). */
   maxResetsPer10s: number;
 }
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** Reads and validates the configuration from `env` (normally `process.env`). */
 export function loadConfig(env: Env = process.env): Config {
@@ -380,47 +379,4 @@ function keyAndAlgorithms(env: Env): Pick<JwtConfig, "key" | "algorithms"> {
     );
   }
   return { key: { kind: "secret", secret }, algorithms: algorithms as Algorithm[] };
-}
-
-function nonEmpty(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === "" ? undefined : value;
-}
-
-function list(env: Env, name: string): string[] | undefined {
-  const raw = nonEmpty(env, name);
-  return raw
-    ?.split(",")
-    .map((item) => item.trim())
-    .filter((item) => item !== "");
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = nonEmpty(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw.trim())) {
-    throw new ConfigError(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
-  }
-  const value = Number(raw.trim());
-  if (value < min || value > max) {
-    throw new ConfigError(`${name}: expected a whole number from ${min} to ${max}, got ${value}`);
-  }
-  return value;
-}
-
-function boolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = nonEmpty(env, name)?.trim().toLowerCase();
-  if (raw === undefined) return fallback;
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
-  throw new ConfigError(`${name}: expected true or false, got "${env[name]}"`);
-}
-
-function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
-  const raw = nonEmpty(env, name)?.trim();
-  if (raw === undefined) return fallback;
-  if (!(values as readonly string[]).includes(raw)) {
-    throw new ConfigError(`${name}: expected one of ${values.join(", ")}, got "${raw}"`);
-  }
-  return raw as T;
 }

@@ -46,10 +46,10 @@ export interface Metrics {
 /** Latency buckets from 50 µs to 1 s: a check should take well under a millisecond. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
-/** Creates the service's metric families, and a prom-client registry for Node's process metrics. */
 /** Node process metrics whose prom-client aggregator (a sum, by default) misreads under WORKERS=N. */
 const PROCESS_AGGREGATORS: Readonly<Record<string, Aggregator>> = { process_max_fds: "max" };
 
+/** Creates the service's metric families, and a prom-client registry for Node's process metrics. */
 export function createMetrics(): Metrics {
   const process = new Registry();
   collectDefaultMetrics({ register: process });

@@ -6,16 +6,16 @@ import { type Schema, schemaRef } from "./proto-schemas.js";
 const TAG = "Gateways";
 
 const header = (description: string): Schema => ({ description, schema: { type: "string" } });
-const restError = (description: string, headers: Record<string, Schema> = {}): Schema => ({
-  description,
-  ...(Object.keys(headers).length === 0 ? {} : { headers }),
-  content: { "application/json": { schema: schemaRef(REST_ERROR) } },
-});
-const oauthError = (description: string, headers: Record<string, Schema> = {}): Schema => ({
-  description,
-  ...(Object.keys(headers).length === 0 ? {} : { headers }),
-  content: { "application/json": { schema: schemaRef("OAuthError") } },
-});
+/** A JSON error answer whose body is the schema `schema`. */
+const jsonError =
+  (schema: string) =>
+  (description: string, headers: Record<string, Schema> = {}): Schema => ({
+    description,
+    ...(Object.keys(headers).length === 0 ? {} : { headers }),
+    content: { "application/json": { schema: schemaRef(schema) } },
+  });
+const restError = jsonError(REST_ERROR);
+const oauthError = jsonError("OAuthError");
 
 /**
  * The gateways' plain HTTP routes (src/gateway/): forward-auth for proxies

@@ -1,6 +1,5 @@
-import { Code, createContextKey, type Interceptor } from "@connectrpc/connect";
-import type { CheckResult, TokenChecker } from "./token-checker.js";
-import { refusal } from "../service/error-reasons.js";
+import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { type CheckResult, refusalOf, type TokenChecker } from "./token-checker.js";
 
 /** Where {@link tokenCheckInterceptor} leaves the verified token for handlers: `context.values.get(verifiedToken)`. */
 export const verifiedToken = createContextKey<Extract<CheckResult, { valid: true }> | undefined>(undefined, {
@@ -17,10 +16,7 @@ export const verifiedToken = createContextKey<Extract<CheckResult, { valid: true
 export function tokenCheckInterceptor(checker: TokenChecker): Interceptor {
   return (next) => async (request) => {
     const result = await checker.checkBearer(request.header.get("authorization"));
-    if (!result.valid) {
-      const code = result.code === "unavailable" ? Code.Unavailable : Code.Unauthenticated;
-      throw refusal(code, result.reason, result.message, result.metadata); // as Info said it, known to this version or not
-    }
+    if (!result.valid) throw refusalOf(result);
     request.contextValues.set(verifiedToken, result);
     return next(request);
   };

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errorDescription } from "../gateway/www-authenticate.js";
-import type { CheckResult, TokenChecker } from "./token-checker.js";
+import { restErrorBody } from "../server/errors.js";
+import { type CheckResult, refusalOf, type TokenChecker } from "./token-checker.js";
 
 type Verified = Extract<CheckResult, { valid: true }>;
 
@@ -17,8 +18,7 @@ export function verifiedTokenOf(request: IncomingMessage): Verified | undefined 
  * unrevoked goes on to `next()`; otherwise it is answered here, as the
  * service's REST routes answer: 401 with `WWW-Authenticate` (RFC 6750), or
  * 503 with `Retry-After` when the mirror is stale and the checker fails
- * closed, and the JSON body `{"success": false, "info": ..., "code": ..., "reason": ..., "metadata": {...}}`
- * as the service's REST routes answer.
+ * closed, and the JSON body `{"success": false, "info": ..., "code": ..., "reason": ..., "metadata": {...}}`.
  */
 export function tokenCheckMiddleware(checker: TokenChecker) {
   return (request: IncomingMessage, response: ServerResponse, next: (err?: unknown) => void): void => {
@@ -33,9 +33,7 @@ export function tokenCheckMiddleware(checker: TokenChecker) {
         if (result.code === "unavailable") headers["retry-after"] = "1";
         else headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${errorDescription(result.message)}"`;
         response.writeHead(result.code === "unavailable" ? 503 : 401, headers);
-        const body = { success: false, info: result.message, code: result.code, reason: result.reason };
-        // As the service's REST errors: `metadata` only when there is some.
-        response.end(JSON.stringify(Object.keys(result.metadata).length === 0 ? body : { ...body, metadata: result.metadata }));
+        response.end(JSON.stringify(restErrorBody(refusalOf(result))));
       },
       (err: unknown) => next(err),
     );

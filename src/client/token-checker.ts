@@ -76,6 +76,12 @@ function refused(error: ConnectError): CheckResult {
   return { valid: false, code, message: error.rawMessage, reason, metadata };
 }
 
+/** The refusal a negative verdict stands for, as Info sent it (its reason kept, known to this version or not): what the adapters answer. */
+export function refusalOf(verdict: Extract<CheckResult, { valid: false }>): ConnectError {
+  const code = verdict.code === "unavailable" ? Code.Unavailable : Code.Unauthenticated;
+  return refusal(code, verdict.reason, verdict.message, verdict.metadata);
+}
+
 /** Checks tokens in-process against a mirror of the service's revocations. */
 export interface TokenChecker {
   /** Verifies `token` (the JWT, without "Bearer ") and checks it against the mirror. */

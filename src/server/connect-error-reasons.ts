@@ -1,6 +1,5 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ErrorReason, refusal } from "../service/error-reasons.js";
 import { connectErrorBody, grpcStatusHeaders, restErrorBody } from "./errors.js";
 
@@ -22,6 +21,16 @@ export function grpcWithReason(fields: OutgoingHttpHeaders): OutgoingHttpHeaders
   return { ...fields, "grpc-status-details-bin": grpcStatusHeaders(connectLevelError(message, code))["grpc-status-details-bin"] };
 }
 
+/**
+ * Codes by their Connect protocol names ("invalid_argument"): the snake case
+ * of `Code`'s member names (connect-es's own parser is marked private).
+ */
+const CODE_OF_NAME = new Map(
+  Object.entries(Code)
+    .filter((entry): entry is [string, Code] => typeof entry[1] === "number")
+    .map(([name, code]) => [name.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? "" : "_") + c.toLowerCase()), code]),
+);
+
 /** A Connect unary error body (JSON) with the ErrorInfo detail added when it has none; anything else unchanged. */
 export function connectErrorWithReason(body: Uint8Array): Uint8Array {
   let json: unknown;
@@ -33,7 +42,7 @@ export function connectErrorWithReason(body: Uint8Array): Uint8Array {
   if (typeof json !== "object" || json === null) return body;
   const { code, message, details } = json as { code?: unknown; message?: unknown; details?: unknown };
   if (details !== undefined || typeof code !== "string") return body;
-  const error = connectLevelError(typeof message === "string" ? message : "", codeFromString(code) ?? Code.Unknown);
+  const error = connectLevelError(typeof message === "string" ? message : "", CODE_OF_NAME.get(code) ?? Code.Unknown);
   return Buffer.from(JSON.stringify(connectErrorBody(error)));
 }
 

@@ -6,6 +6,7 @@
  * here, naming the variable.
  */
 import { ConfigError } from "../config-error.js";
+import { type Env, integer } from "../env-values.js";
 import { safeUrl } from "../safe-url.js";
 
 /** The samplers of OTEL_TRACES_SAMPLER this service offers (the SDK's own). */
@@ -33,8 +34,6 @@ export interface TracingConfig {
   /** The batch span processor (OTEL_BSP_*). */
   batch: { scheduledDelayMillis: number; exportTimeoutMillis: number; maxQueueSize: number; maxExportBatchSize: number };
 }
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** The OTLP/HTTP port and path the specification defaults to. */
 const DEFAULT_TRACES_URL = "http://localhost:4318/v1/traces";
@@ -156,14 +155,6 @@ function oneOf<T extends string, F extends T | undefined>(env: Env, name: string
   const lower = raw.toLowerCase();
   if (!(values as readonly string[]).includes(lower)) throw new ConfigError(`${name}: expected one of ${values.join(", ")}, got "${raw}"`);
   return lower as T;
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = value(env, name);
-  if (raw === undefined) return fallback;
-  const number = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(number >= min && number <= max)) throw new ConfigError(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
-  return number;
 }
 
 function ratio(env: Env, name: string): number {
