@@ -199,6 +199,15 @@ async function main(): Promise<void> {
   const serviceMirror = stopsLater(
     await startProcess("service, REVOCATION_CACHE=mirror", "dist/src/main.js", { ...env, REVOCATION_CACHE: "mirror" }, serverCpu),
   );
+  // The same without the verified-token cache: every call verifies its token in full, as the baseline does.
+  const serviceMirrorUncached = stopsLater(
+    await startProcess(
+      "service, REVOCATION_CACHE=mirror, JWT_CACHE_SIZE=0",
+      "dist/src/main.js",
+      { ...env, REVOCATION_CACHE: "mirror", JWT_CACHE_SIZE: "0" },
+      serverCpu,
+    ),
+  );
   const waitEnv = { REDIS_WAIT_REPLICAS: "1", STORE_TIMEOUT_MS: "1000", REDIS_WAIT_TIMEOUT_MS: "500" };
   const serviceClusterWait = stopsLater(
     await startProcess("service, Cluster, WAIT 1", "dist/src/main.js", { ...clusterEnv, ...waitEnv }, serverCpu),
@@ -284,6 +293,7 @@ async function main(): Promise<void> {
     ["REST GET /info", service, http(service.port, rest)],
     ["REST GET /info, SQLite", serviceSqlite, http(serviceSqlite.port, rest)],
     ["REST GET /info, REVOCATION_CACHE=mirror", serviceMirror, http(serviceMirror.port, rest)],
+    ["REST GET /info, REVOCATION_CACHE=mirror, JWT_CACHE_SIZE=0", serviceMirrorUncached, http(serviceMirrorUncached.port, rest)],
     ["Connect JSON Info", service, http(service.port, connectJson)],
     ["Connect binary Info", service, http(service.port, connectBinary)],
     ["gRPC Info, grpc-js baseline", baselineGrpc, grpc({ port: baselineGrpc.port })],
@@ -345,6 +355,7 @@ async function main(): Promise<void> {
   judge("REST GET /info, Cluster, REDIS_WAIT_REPLICAS=1", "REST GET /info", 0.8);
   // What tracing costs, and what --against's build does against this one: ratios, no target.
   for (const [name, baseline] of [
+    ["REST GET /info, REVOCATION_CACHE=mirror, JWT_CACHE_SIZE=0", "REST GET /info, node:http baseline"],
     ["REST GET /info, tracing on (OTLP)", "REST GET /info"],
     ["gRPC Info, tracing on (OTLP)", "gRPC Info"],
     ["REST GET /info, --against", "REST GET /info"],

@@ -53,6 +53,8 @@ export interface JwtConfig {
   clockToleranceSeconds: number;
   /** Longer bearer tokens are refused before any parsing. */
   maxTokenBytes: number;
+  /** Verified tokens remembered (JWT_CACHE_SIZE; 0: none): see the verifier. */
+  cacheSize: number;
 }
 
 /** Everything the service reads from its environment. */
@@ -220,6 +222,7 @@ export function loadJwtConfig(env: Env): JwtConfig {
     maxLifetimeSeconds: maxLifetime === 0 ? undefined : maxLifetime,
     clockToleranceSeconds: integer(env, "JWT_CLOCK_TOLERANCE_SECONDS", 5, 0, 3600),
     maxTokenBytes: integer(env, "MAX_TOKEN_BYTES", 8192, 64, 65536),
+    cacheSize: integer(env, "JWT_CACHE_SIZE", 10_000, 0, 1_000_000),
   };
 }
 

@@ -60,6 +60,7 @@ describe("bearer parser and verifier, on random input", () => {
         requiredClaims: [],
         maxLifetimeSeconds: undefined,
         clockToleranceSeconds: 5,
+        cacheSize: 10_000,
       },
       secretKeySource(SECRET),
     );
@@ -140,7 +141,15 @@ function send(port: number, method: string, path: string, body: string, authoriz
 
 describe("the subject cutoff rule", () => {
   const verify = createVerifier(
-    { algorithms: ["HS256"], issuer: ISSUER, audience: undefined, requiredClaims: [], maxLifetimeSeconds: 3600, clockToleranceSeconds: 5 },
+    {
+      algorithms: ["HS256"],
+      issuer: ISSUER,
+      audience: undefined,
+      requiredClaims: [],
+      maxLifetimeSeconds: 3600,
+      clockToleranceSeconds: 5,
+      cacheSize: 10_000,
+    },
     secretKeySource(SECRET),
   );
 

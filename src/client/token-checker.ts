@@ -35,6 +35,8 @@ export interface TokenCheckerJwtOptions {
   clockToleranceSeconds?: number;
   /** MAX_TOKEN_BYTES (default 8192) */
   maxTokenBytes?: number;
+  /** JWT_CACHE_SIZE (default 10,000; 0 turns it off): verified tokens remembered, so one checked again skips its signature. */
+  cacheSize?: number;
 }
 
 /** Options for {@link createTokenChecker}. */
@@ -191,5 +193,6 @@ function jwtConfigOf(jwt: TokenCheckerJwtOptions) {
     JWT_MAX_LIFETIME_SECONDS: number(jwt.maxLifetimeSeconds),
     JWT_CLOCK_TOLERANCE_SECONDS: number(jwt.clockToleranceSeconds),
     MAX_TOKEN_BYTES: number(jwt.maxTokenBytes),
+    JWT_CACHE_SIZE: number(jwt.cacheSize),
   });
 }

@@ -25,12 +25,14 @@ export interface JwksOptions {
  */
 export async function openJwksKeySource(options: JwksOptions): Promise<KeySource> {
   let keys = new Map<string, KeyObject>();
+  let version = 0;
   let lastFetch = 0;
   let inFlight: Promise<void> | undefined;
 
   const refetch = (): Promise<void> => {
     inFlight ??= fetchKeys(options)
       .then((fresh) => {
+        if (!sameKeys(keys, fresh)) version++;
         keys = fresh;
       })
       .finally(() => {
@@ -60,8 +62,21 @@ export async function openJwksKeySource(options: JwksOptions): Promise<KeySource
         () => Promise.reject(new KeysUnavailable("JWKS endpoint unavailable")),
       );
     },
+    get version() {
+      return version;
+    },
     close: () => clearInterval(timer),
   };
+}
+
+/** Whether two key sets hold the same keys under the same ids. */
+function sameKeys(a: Map<string, KeyObject>, b: Map<string, KeyObject>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [kid, key] of a) {
+    const other = b.get(kid);
+    if (other === undefined || !other.equals(key)) return false;
+  }
+  return true;
 }
 
 function unknownKey(kid: string | undefined): TokenRejected {

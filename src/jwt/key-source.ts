@@ -18,6 +18,8 @@ export interface KeySource {
    * {@link KeysUnavailable} when it cannot get keys at all.
    */
   keyFor(header: TokenHeader): KeyObject | Promise<KeyObject>;
+  /** Changes whenever the keys do (a JWKS refresh that changed the set): what was verified under another version is verified again. */
+  readonly version: number;
   /** Stops background refreshes. */
   close(): void;
 }
@@ -30,7 +32,7 @@ export class KeysUnavailable extends Error {
 /** The HMAC secret (JWT_SECRET) as a key source. */
 export function secretKeySource(secret: string): KeySource {
   const key = createSecretKey(Buffer.from(secret, "utf8"));
-  return { keyFor: () => key, close: () => {} };
+  return { keyFor: () => key, version: 0, close: () => {} };
 }
 
 /** RSA keys shorter than this are refused (RFC 7518 3.3 asks for 2048 bits or more). */
@@ -55,5 +57,5 @@ export function publicKeyFileSource(path: string): KeySource {
   }
   const unusable = unusableKeyReason(key);
   if (unusable !== undefined) throw new KeysUnavailable(`JWT_PUBLIC_KEY_FILE: ${path} holds ${unusable}`);
-  return { keyFor: () => key, close: () => {} };
+  return { keyFor: () => key, version: 0, close: () => {} };
 }

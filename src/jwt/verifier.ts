@@ -3,6 +3,7 @@ import { fingerprint } from "./fingerprint.js";
 import { decodeObject, parseCompactJws, verifySignature } from "./jws.js";
 import type { KeySource, TokenHeader } from "./key-source.js";
 import { TokenRejected } from "./token-rejected.js";
+import { VerifiedTokenCache } from "./verified-cache.js";
 import { issuedAtMs, revocationExpiresAtMs, validFromMs, validUntilMs } from "./validity.js";
 
 /** Claims of a verified token; `exp` is always present. */
@@ -66,15 +67,28 @@ function nestingExceeds(value: unknown, depthLeft: number): boolean {
 /** What the verifier needs of the configuration. */
 export type VerifierOptions = Omit<JwtConfig, "key" | "maxTokenBytes">;
 
-/** Builds a verifier over a key source. */
+/**
+ * Builds a verifier over a key source. With `options.cacheSize` above 0, a
+ * token that verified is remembered (see {@link VerifiedTokenCache}) and
+ * answered from memory while it is within its validity window.
+ */
 export function createVerifier(options: VerifierOptions, keys: KeySource): Verifier {
   const allowed = new Set<string>(options.algorithms);
   const audiences = options.audience === undefined ? undefined : new Set(options.audience);
   const toleranceMs = options.clockToleranceSeconds * 1000;
   const malformedTime = () => new TokenRejected("TOKEN_MALFORMED", "Token has a malformed exp, iat or nbf claim: they must be numbers");
+  const cache = options.cacheSize > 0 ? new VerifiedTokenCache(options.cacheSize) : undefined;
 
   return (token) => {
     try {
+      let remember: Remembering | undefined;
+      if (cache !== undefined) {
+        const key = cache.keyOf(token);
+        const keysVersion = keys.version;
+        const known = cache.get(key, token, keysVersion, Date.now());
+        if (known !== undefined) return Promise.resolve(known);
+        remember = { cache, key, keysVersion };
+      }
       const jws = parseCompactJws(token);
       const header = headerOf(jws.header);
       if (!allowed.has(header.alg)) {
@@ -90,18 +104,22 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
       if (key instanceof Promise) {
         return key.then((k) => {
           verifySignature(header.alg, k, jws);
-          return checkClaims(token, decodeObject(jws.payload));
+          return checkClaims(token, decodeObject(jws.payload), remember);
         });
       }
       verifySignature(header.alg, key, jws);
-      return Promise.resolve(checkClaims(token, decodeObject(jws.payload)));
+      return Promise.resolve(checkClaims(token, decodeObject(jws.payload), remember));
     } catch (err) {
       return Promise.reject(err);
     }
   };
 
-  /** The claim rules, in the order a caller can fix them: shape, time, issuer, audience, then the configured extras. */
-  function checkClaims(token: string, claims: Record<string, unknown>): VerifiedToken {
+  /**
+   * The claim rules, in the order a caller can fix them: shape, time, issuer,
+   * audience, then the configured extras. A token that passes is remembered
+   * when `remember` says where.
+   */
+  function checkClaims(token: string, claims: Record<string, unknown>, remember: Remembering | undefined): VerifiedToken {
     const { exp, nbf, iat } = claims;
     if (exp === undefined) throw new TokenRejected("CLAIM_MISSING", "Token has no exp claim: tokens without an expiry are not accepted");
     if (typeof exp !== "number" || (nbf !== undefined && typeof nbf !== "number") || (iat !== undefined && typeof iat !== "number")) {
@@ -138,7 +156,7 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
         throw new TokenRejected("LIFETIME_EXCEEDED", `Token lifetime exceeds the allowed ${options.maxLifetimeSeconds} seconds`);
       }
     }
-    return {
+    const verified: VerifiedToken = {
       token,
       claims: claims as Claims,
       fingerprint: fingerprint(token),
@@ -148,7 +166,23 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
       subject: claimText(claims.sub),
       issuedAtMs: issuedAtMs(iat as number | undefined),
     };
+    if (remember !== undefined) {
+      // The window the time rules above accept it in: from nbf and iat (less the tolerance) until exp (plus it).
+      const from = Math.max(
+        nbf === undefined ? -Infinity : validFromMs(nbf, toleranceMs),
+        iat === undefined ? -Infinity : iat * 1000 - toleranceMs,
+      );
+      remember.cache.set(remember.key, verified, remember.keysVersion, from, validUntilMs(exp, toleranceMs));
+    }
+    return verified;
   }
+}
+
+/** Where a token being verified is to be remembered: the cache, its key there, and the keys' version when verification began. */
+interface Remembering {
+  cache: VerifiedTokenCache;
+  key: string;
+  keysVersion: number;
 }
 
 /** `aud` is a string or an array of strings (RFC 7519 4.1.3); one of them must be accepted. */

@@ -128,6 +128,8 @@ describe("loadConfig", () => {
     [{ REDIS_URL: "redis://h:1", HISTORY_MAX_EVENTS: "0" }, /^HISTORY_MAX_EVENTS/],
     [{ JWT_ALGORITHMS: "none" }, /^JWT_ALGORITHMS: "none" is not supported/],
     [{ JWT_CLOCK_TOLERANCE_SECONDS: "-1" }, /^JWT_CLOCK_TOLERANCE_SECONDS/],
+    [{ JWT_CACHE_SIZE: "many" }, /^JWT_CACHE_SIZE/],
+    [{ JWT_CACHE_SIZE: "2000000" }, /^JWT_CACHE_SIZE/],
     [{ STORE_TIMEOUT_MS: "0" }, /^STORE_TIMEOUT_MS/],
     [{ MAX_TOKEN_BYTES: "1e9" }, /^MAX_TOKEN_BYTES/],
     [{ REDIS_URL: "localhost:6379" }, /^REDIS_URL: expected redis:\/\//],

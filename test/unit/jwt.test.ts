@@ -18,6 +18,7 @@ const defaults: VerifierOptions = {
   requiredClaims: [],
   maxLifetimeSeconds: undefined,
   clockToleranceSeconds: 5,
+  cacheSize: 10_000,
 };
 const verifierWith = (options: Partial<VerifierOptions> = {}, keys: KeySource = secretKeySource(SECRET)) =>
   createVerifier({ ...defaults, ...options }, keys);

@@ -32,6 +32,7 @@ async function verifyAt(
       requiredClaims: [],
       maxLifetimeSeconds: options.maxLifetimeSeconds,
       clockToleranceSeconds: options.toleranceSeconds,
+      cacheSize: 0,
     },
     keys,
   );
