@@ -72,6 +72,16 @@ describe("one port, HTTP/1.1 and h2c", () => {
     expect((await fetch(`${service.baseUrl}/info`, { headers: { authorization: `Bearer ${mint()}` } })).status).toBe(200);
   });
 
+  it("never answers a pipelined request with the refusal of the malformed one behind it", async () => {
+    // Both in one segment: the first is answered (its answer waits for the end of the turn), the second cannot be parsed.
+    const response = await rawExchange(
+      service.port,
+      ["GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost x\r\n\r\n"],
+      /REQUEST_MALFORMED"\}$/,
+    );
+    expect(response).toMatch(/^HTTP\/1.1 200 OK[\s\S]*"status":"ok"\}HTTP\/1.1 400 Bad Request[\s\S]*Malformed HTTP request/);
+  });
+
   it("drops a connection that sends nothing within the head timeout", async () => {
     const server = createSinglePortServer({
       dispatch: (exchange) => exchange.respond(200, {}),

@@ -6,7 +6,7 @@ import type { KeySource } from "../jwt/key-source.js";
 import { parseBearer } from "../jwt/bearer.js";
 import { openKeySource } from "../jwt/open-key-source.js";
 import { TokenRejected } from "../jwt/token-rejected.js";
-import { type Claims, createVerifier, type Verifier } from "../jwt/verifier.js";
+import { type Claims, createVerifier, freezeClaims, type Verifier } from "../jwt/verifier.js";
 import { createAuthentication } from "../service/authentication.js";
 import { tokenRevoked } from "../service/revocation-view.js";
 import { keysOf } from "../service/store-calls.js";
@@ -123,7 +123,7 @@ export async function createTokenChecker(options: TokenCheckerOptions): Promise<
   const askService = async (token: string): Promise<CheckResult> => {
     try {
       const answer = await client.info({}, { headers: { authorization: `Bearer ${token}` } });
-      return { valid: true, claims: answer.decodedToken as unknown as Claims, fingerprint: "", info: answer.info };
+      return { valid: true, claims: freezeClaims(answer.decodedToken as unknown as Claims), fingerprint: "", info: answer.info };
     } catch (err) {
       return refused(ConnectError.from(err));
     }

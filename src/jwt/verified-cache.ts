@@ -20,7 +20,7 @@ interface Remembered {
  * every use (a remembered token past its `exp` is verified again, and refused
  * there with the usual message), and a change of keys (a JWKS refresh that
  * changed the set) forgets everything. Bounded: past `maxEntries` the oldest
- * entry goes. Claims are frozen, as every caller shares them.
+ * entry goes.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, Remembered>();
@@ -44,11 +44,10 @@ export class VerifiedTokenCache {
     return { token, claims, fingerprint, revocationExpiresAtMs, issuer, jti, subject, issuedAtMs };
   }
 
-  /** Remembers a token that just verified; its claims are frozen from here on. */
+  /** Remembers a token that just verified (its claims frozen: the verifier freezes every token's). */
   set(key: string, verified: VerifiedToken, keysVersion: number, validFromMs: number, validUntilMs: number): void {
     if (this.maxEntries === 0) return;
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    deepFreeze(verified.claims);
+    if (this.entries.size >= this.maxEntries && !this.entries.has(key)) this.entries.delete(this.entries.keys().next().value!);
     const { token: _token, ...rest } = verified;
     this.entries.set(key, { verified: rest, keysVersion, validFromMs, validUntilMs });
   }
@@ -57,10 +56,4 @@ export class VerifiedTokenCache {
   get size(): number {
     return this.entries.size;
   }
-}
-
-function deepFreeze(value: unknown): void {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  for (const child of Object.values(value)) deepFreeze(child);
 }

@@ -6,8 +6,17 @@ import { TokenRejected } from "./token-rejected.js";
 import { VerifiedTokenCache } from "./verified-cache.js";
 import { issuedAtMs, revocationExpiresAtMs, validFromMs, validUntilMs } from "./validity.js";
 
-/** Claims of a verified token; `exp` is always present. */
+/** Claims of a verified token; `exp` is always present. Frozen, nested values too: remembered tokens share them (see {@link freezeClaims}). */
 export type Claims = Record<string, unknown> & { exp: number };
+
+/** Freezes claims and every object and array in them, so every holder of a verified token sees the same claims. */
+export function freezeClaims<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) freezeClaims(child);
+  }
+  return value;
+}
 
 /** A token that passed every check, with what the store needs to know. */
 export interface VerifiedToken {
@@ -158,7 +167,7 @@ export function createVerifier(options: VerifierOptions, keys: KeySource): Verif
     }
     const verified: VerifiedToken = {
       token,
-      claims: claims as Claims,
+      claims: freezeClaims(claims) as Claims,
       fingerprint: fingerprint(token),
       revocationExpiresAtMs: revocationExpiresAtMs(exp, toleranceMs),
       issuer: typeof claims.iss === "string" ? claims.iss : "",

@@ -32,6 +32,8 @@ interface H1State {
   current: http.IncomingMessage | undefined;
   /** When the connection was accepted, or last answered its last request in flight. */
   idleSince: number;
+  /** A malformed request's refusal, held until the requests before it on the connection are answered. */
+  refuseWhenAnswered?: () => void;
 }
 
 /**
@@ -114,6 +116,7 @@ export function createH1Connections(options: H1Options): H1Connections {
         if (state.inFlight === 0) {
           state.restBytes = socket.bytesRead;
           state.idleSince = Date.now();
+          state.refuseWhenAnswered?.();
         }
       });
     }
@@ -131,7 +134,12 @@ export function createH1Connections(options: H1Options): H1Connections {
     options.dispatch(new H1Exchange(req, res, socket instanceof tls.TLSSocket));
   });
   server.keepAliveTimeout = limits.idleTimeoutMs;
-  server.on("clientError", answerClientError);
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    const state = states.get(socket);
+    // Pipelined behind requests not answered yet: the refusal waits for their answers, or the client would read it as theirs.
+    if (state !== undefined && state.inFlight > 0) state.refuseWhenAnswered = () => answerClientError(err, socket);
+    else answerClientError(err, socket);
+  });
 
   const sweep = setInterval(
     () => {

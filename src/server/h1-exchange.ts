@@ -23,13 +23,20 @@ function endAtEndOfTurn(res: ServerResponse, body: Uint8Array | string | undefin
 }
 
 function endTurn(): void {
-  // Answers made while these are written join this loop.
-  for (let i = 0; i < endingThisTurn.length; i++) {
-    const res = endingThisTurn[i]!;
-    if (!res.destroyed) res.end(bodiesThisTurn[i]);
+  try {
+    // Answers made while these are written join this loop.
+    for (let i = 0; i < endingThisTurn.length; i++) {
+      const res = endingThisTurn[i]!;
+      try {
+        if (!res.destroyed) res.end(bodiesThisTurn[i]);
+      } catch (err) {
+        res.destroy(err as Error); // this connection's answer failed; the others still go
+      }
+    }
+  } finally {
+    endingThisTurn.length = 0;
+    bodiesThisTurn.length = 0;
   }
-  endingThisTurn.length = 0;
-  bodiesThisTurn.length = 0;
 }
 
 /**
@@ -42,6 +49,8 @@ export class H1Exchange implements Exchange {
   readonly httpVersion = "1.1";
   private controller: AbortController | undefined;
   private id: string | undefined;
+  /** Set once the whole answer is decided ({@link respond}) or ended: a client leaving after that did not cancel anything. */
+  private decided = false;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -102,7 +111,7 @@ export class H1Exchange implements Exchange {
       this.controller = controller;
       // The client left if the connection closed before we ended the response.
       const abort = () => {
-        if (!this.res.writableEnded) controller.abort(new RequestCancelled("the client went away"));
+        if (!this.decided) controller.abort(new RequestCancelled("the client went away"));
       };
       if (this.res.closed || this.req.socket.destroyed) abort();
       else this.res.once("close", abort);
@@ -129,6 +138,7 @@ export class H1Exchange implements Exchange {
     // A length, not chunked encoding: one write for head and body.
     const length = body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
     res.writeHead(status, { ...this.closeIfUnread(headers), "x-request-id": this.requestId, "content-length": length });
+    this.decided = true;
     endAtEndOfTurn(res, body);
   }
 
@@ -146,6 +156,7 @@ export class H1Exchange implements Exchange {
   }
 
   end(): void {
+    this.decided = true;
     if (!this.res.destroyed) this.res.end();
   }
 

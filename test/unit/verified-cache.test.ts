@@ -104,6 +104,12 @@ describe("the verified-token cache", () => {
     await expect(verify(token)).rejects.toMatchObject({ reason: "SIGNATURE_INVALID" });
   });
 
+  it("hands out frozen claims with the cache off too", async () => {
+    const verify = createVerifier(options(0), secretKeySource(SECRET));
+    const { claims } = await verify(signRaw({ alg: "HS256" }, { iss: ISSUER, roles: [{ name: "reader" }], exp: Date.now() / 1000 + 60 }));
+    expect(Object.isFrozen(claims) && Object.isFrozen(claims.roles) && Object.isFrozen((claims.roles as object[])[0])).toBe(true);
+  });
+
   it("shares frozen claims, stays within its bound, and holds no token", async () => {
     const cache = new VerifiedTokenCache(3);
     const verify = createVerifier(options(3), secretKeySource(SECRET));
