@@ -180,8 +180,8 @@ async function main(): Promise<void> {
   for (const topology of topologies) {
     const store = await openRedisStore({ topology, keyPrefix: "tbl:", timeoutMs: 5000, historyMaxEvents: 100_000 });
     for (const [i, token] of revoked.entries()) {
-      // Placed with the token's subject entry, as the service places it (on a Cluster: the same slot).
-      const placedWith = entryKey({ scope: "subject", issuer: "https://www.discogs.com/", subject: `user-${1000 + i}` });
+      // Placed with the token's jti entry, as the service places it (on a Cluster: the same slot).
+      const placedWith = entryKey({ scope: "jti", issuer: "https://www.discogs.com/", jti: `jti-${1000 + i}` });
       await store.revoke(
         { scope: "token", fingerprint: fingerprintOf(token), placedWith },
         { actor: "admin", reason: "", expiresAtMs: Date.now() + 3_600_000 },

@@ -152,13 +152,12 @@ function feedMatchesStore(name: string, env: () => Record<string, string>) {
             switch (step.kind) {
               case "revoke-token": {
                 const token = (step.shortLived ? shortTokens : tokens)[step.token]!;
-                const subject = `${run}-${step.shortLived ? "s" : "t"}${step.token}`;
-                touch({ scope: "token", fingerprint: fingerprint(token), placedWith: placementOf(subject) });
+                touch({ scope: "token", fingerprint: fingerprint(token), placedWith: placementOf(token) });
                 await client.blacklist({ token }, { headers: admin }).catch(() => {}); // a short-lived token may have expired
                 break;
               }
               case "restore-token":
-                touch({ scope: "token", fingerprint: fingerprint(tokens[step.token]!), placedWith: placementOf(`${run}-t${step.token}`) });
+                touch({ scope: "token", fingerprint: fingerprint(tokens[step.token]!), placedWith: placementOf(tokens[step.token]!) });
                 await client.unblacklist({ token: tokens[step.token]! }, { headers: admin });
                 break;
               case "revoke-jti":
@@ -220,9 +219,11 @@ function feedMatchesStore(name: string, env: () => Record<string, string>) {
   });
 }
 
-/** Where the service places a token entry of this subject (EntryId.placedWith): with its subject's entry. */
-function placementOf(subject: string): string {
-  return entryKey({ scope: "subject", issuer: ISSUER, subject });
+/** Where the service places a token's entry (EntryId.placedWith): with its jti's entry, else its subject's. */
+function placementOf(token: string): string | undefined {
+  const { jti, sub } = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { jti?: string; sub?: string };
+  if (jti !== undefined) return entryKey({ scope: "jti", issuer: ISSUER, jti });
+  return sub === undefined ? undefined : entryKey({ scope: "subject", issuer: ISSUER, subject: sub });
 }
 
 function sameEntries(a: Map<string, number | undefined>, b: Map<string, number | undefined>): boolean {

@@ -284,8 +284,8 @@ describe.each(factories)("RevocationStore contract: $name", (factory) => {
   it("checks all three scopes in one call, token first, then jti, then subject", async () => {
     const jti = jtiId();
     const subject = subjectId();
-    // A token entry goes with its subject's entry (EntryId.placedWith), as the service places it.
-    const token = { ...tokenId(), placedWith: entryKey(subject) };
+    // A token entry goes with its jti's entry (EntryId.placedWith), as the service places it.
+    const token = { ...tokenId(), placedWith: entryKey(jti) };
     const keys = keysFor({ fingerprint: entryKey(token), jti, subject, issuedAtMs: Date.now() - 5000 });
     await store.revoke(subject, revokeFor(inOneHour(), Date.now()));
     expect((await store.check(keys))?.scope).toBe("subject");
@@ -293,6 +293,25 @@ describe.each(factories)("RevocationStore contract: $name", (factory) => {
     expect((await store.check(keys))?.scope).toBe("jti");
     await store.revoke(token, revokeFor());
     expect((await store.check(keys))?.scope).toBe("token");
+  });
+
+  it("checks a subject cutoff for tokens of any jti and placement, and lifts it for all of them", async () => {
+    // On a Cluster a check reads the subject from its copy in the check's own bucket: every bucket must hold it.
+    const subject = subjectId();
+    const checks = Array.from({ length: 40 }, (_, i) => {
+      const jti = i % 4 === 3 ? undefined : jtiId();
+      const token = { ...tokenId(), placedWith: jti === undefined ? entryKey(subject) : entryKey(jti) };
+      return keysFor({ fingerprint: entryKey(token), jti, subject, issuedAtMs: Date.now() - 5000 });
+    });
+    await store.revoke(subject, revokeFor(inOneHour(), Date.now()));
+    for (const keys of checks) expect((await store.check(keys))?.scope).toBe("subject");
+    // A later cutoff raises every copy; an earlier one lowers none.
+    await store.revoke(subject, revokeFor(inOneHour(), Date.now() - 60_000));
+    const later = Date.now() + 60_000;
+    await store.revoke(subject, revokeFor(inOneHour(), later));
+    for (const keys of checks) expect(await store.check(keys)).toEqual({ scope: "subject", issuedBeforeMs: later });
+    await store.restore(subject, { actor: "admin", reason: "" });
+    for (const keys of checks) expect(await store.check(keys)).toBeUndefined();
   });
 
   describe("history", () => {
@@ -539,5 +558,85 @@ describe("Redis specifics", () => {
       await store.close();
       await server.stop();
     }
+  });
+});
+
+describe("Redis Cluster specifics", () => {
+  let own: TestCluster;
+  let store: RevocationStore;
+  beforeAll(async () => {
+    own = await startCluster();
+    store = await openRedisStore({
+      topology: { mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false },
+      keyPrefix: "spec:",
+      timeoutMs: 1000,
+      historyMaxEvents: 1000,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await store.close();
+    await own.stop();
+  });
+
+  /** A command's calls, summed over every node, from INFO commandstats. */
+  const calls = async (command: string) => {
+    const stats = await Promise.all(own.nodes.map((n) => n.command("INFO", "commandstats").then(String)));
+    return stats.reduce((sum, text) => sum + Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(text)?.[1] ?? 0), 0);
+  };
+
+  it("answers a check with one MGET on one master, whatever the token's jti and subject", async () => {
+    const checks = Array.from({ length: 30 }, (_, i) =>
+      keysFor({ jti: jtiId(`check-${i}`), subject: subjectId(`user-${i}`), issuedAtMs: Date.now() }),
+    );
+    await Promise.all(own.nodes.map((n) => n.command("CONFIG", "RESETSTAT")));
+    for (const keys of checks) expect(await store.check(keys)).toBeUndefined();
+    expect([await calls("mget"), await calls("get")]).toEqual([30, 0]);
+  });
+
+  it("ends every race of a revoke and a restore of one subject with its copies wherever its entry is in force", async () => {
+    const checksIn = (subject: EntryId) =>
+      Array.from({ length: 48 }, (_, i) => keysFor({ jti: jtiId(`race-${i}`), subject, issuedAtMs: Date.now() - 60_000 }));
+    for (let round = 0; round < 15; round++) {
+      const subject = subjectId(`race-${round}`);
+      await store.revoke(subject, revokeFor(inOneHour(), Date.now()));
+      // A restore and a revoke of the same subject at once, in either order of sending.
+      const revoke = () => store.revoke(subject, revokeFor(inOneHour(), Date.now()));
+      const restore = () => store.restore(subject, admin);
+      await Promise.all(round % 2 === 0 ? [revoke(), restore()] : [restore(), revoke()]);
+      const entry = await store.lookup(subject);
+      const verdicts = await Promise.all(checksIn(subject).map((keys) => store.check(keys)));
+      if (entry !== undefined) for (const verdict of verdicts) expect(verdict?.scope).toBe("subject");
+    }
+  });
+
+  it("refuses to open a Cluster that holds revocations in another layout, naming the variable", async () => {
+    const marker = "spec:{0}layout";
+    const master = await own.masterOf(marker);
+    expect(await master.command("GET", marker)).toBe("2");
+    await master.command("DEL", marker);
+    try {
+      await expect(
+        openRedisStore({
+          topology: { mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false },
+          keyPrefix: "spec:",
+          timeoutMs: 1000,
+          historyMaxEvents: 1000,
+        }),
+      ).rejects.toThrow(/^REDIS_CLUSTER_NODES: the Cluster holds revocations in another key layout/);
+    } finally {
+      await master.command("SET", marker, "2");
+    }
+  });
+
+  it("copies a subject cutoff into every bucket and deletes every copy when it is lifted", async () => {
+    const subject = subjectId("copied");
+    const copies = async () =>
+      (await Promise.all(own.nodes.map((n) => n.command("KEYS", `spec:{*}~${entryKey(subject).replace(/[[\]*?\\]/g, "\\$&")}`)))).flat()
+        .length;
+    await store.revoke(subject, revokeFor(inOneHour(), Date.now()));
+    // Each copy once on its master and once on that master's replica.
+    expect(await eventually(async () => (await copies()) === 32)).toBe(true);
+    await store.restore(subject, admin);
+    expect(await eventually(async () => (await copies()) === 0)).toBe(true);
   });
 });

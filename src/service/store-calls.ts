@@ -39,9 +39,10 @@ export function storeCall<T>(
   });
 }
 
-/** The token entry of a verified token, placed with its subject's entry (see `EntryId`). */
+/** The token entry of a verified token, placed with its jti's entry, else its subject's (see `EntryId`). */
 export function tokenEntryId(verified: VerifiedToken): EntryId {
-  return { scope: "token", fingerprint: verified.fingerprint, placedWith: keysOf(verified).subject };
+  const keys = keysOf(verified);
+  return { scope: "token", fingerprint: verified.fingerprint, placedWith: keys.jti ?? keys.subject };
 }
 
 /** The store keys Info checks for a verified token: its fingerprint, and its jti and subject scoped by issuer. */

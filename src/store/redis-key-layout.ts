@@ -5,22 +5,33 @@ import { InvalidCursor } from "./revocation-store.js";
  * master) an entry is `prefix + entryKey` and every audit event goes to one
  * stream, `prefix + "history"`, as before. On a Cluster, each entry belongs
  * to one of {@link CLUSTER_BUCKETS} buckets, picked by a hash of its
- * placement (its own key; a token entry goes with its subject's key, so one
- * `MGET` reads both), and its key carries the bucket as a hash tag
+ * placement (its own key; a token entry goes with its jti's key, or without
+ * a jti its subject's), and its key carries the bucket as a hash tag
  * (`prefix{7}...`); each bucket has its own stream and index in the same
  * slot, so the script that changes an entry and records the event stays
  * within one slot, and entries spread over the masters. History then merges
- * the buckets' streams, newest first.
+ * the buckets' streams, newest first. A subject cutoff is also copied into
+ * every bucket ({@link subjectCopy}: no event, no index), so every key a
+ * check reads shares one slot, and a check is one `MGET` on one master.
  */
 export interface KeyLayout {
   /**
    * The bucket of an entry placed with `placement`: its own entry key, or for
-   * a token entry the entry key of its subject (see `EntryId`), so a check
-   * reads the token and subject keys from one slot. One Redis: always 0.
+   * a token entry the entry key of its jti (else of its subject; see
+   * `EntryId`), so a check reads the token and jti keys from one slot. One
+   * Redis: always 0.
    */
   bucketOf(placement: string): number;
   /** The Redis key of an entry, from its {@link entryKey} and its bucket. */
   entry(entryKey: string, bucket: number): string;
+  /**
+   * Where a check in `bucket` reads the subject entry `entryKey`: on a
+   * Cluster, its copy in that bucket (`prefix{7}~s:...`, which no index,
+   * stream or backfill treats as an entry); on one Redis, the entry itself.
+   */
+  subjectCopy(entryKey: string, bucket: number): string;
+  /** How many buckets there are: 1, or {@link CLUSTER_BUCKETS}. */
+  readonly buckets: number;
   /** The entry key and bucket of a Redis key that {@link entry} made, or undefined for any other key. */
   parseEntry(redisKey: string): { key: string; bucket: number } | undefined;
   /**
@@ -63,6 +74,8 @@ export function singleLayout(prefix: string): KeyLayout {
   return {
     bucketOf: () => 0,
     entry: (entryKey) => prefix + entryKey,
+    subjectCopy: (entryKey) => prefix + entryKey,
+    buckets: 1,
     parseEntry: (redisKey) =>
       redisKey.startsWith(prefix) && isEntryKey(redisKey.slice(prefix.length))
         ? { key: redisKey.slice(prefix.length), bucket: 0 }
@@ -89,6 +102,8 @@ export function clusterLayout(prefix: string): KeyLayout {
   return {
     bucketOf,
     entry: (entryKey, bucket) => tag(bucket) + entryKey,
+    subjectCopy: (entryKey, bucket) => `${tag(bucket)}~${entryKey}`,
+    buckets: CLUSTER_BUCKETS,
     parseEntry(redisKey) {
       const match = /^\{([0-9]{1,2})\}/.exec(redisKey.slice(prefix.length));
       if (!redisKey.startsWith(prefix) || match === null || Number(match[1]) >= CLUSTER_BUCKETS) return undefined;

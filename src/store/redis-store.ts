@@ -1,19 +1,22 @@
 import { Cluster, type Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
 import { eventFor } from "./audit-event.js";
-import { clusterLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
+import { clusterLayout, type KeyLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
 import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
-import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
+import { clusterReaders } from "./cluster-readers.js";
+import { clusterNodeOptions, connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
 import {
   ChangeUnconfirmed,
   StoreUnavailable,
   entryKey,
   matchOf,
+  type ChangeRequest,
   type ChangeResult,
   type Entry,
   type EntryId,
   type RevocationStore,
+  type RevokeRequest,
   type TokenKeys,
 } from "./revocation-store.js";
 
@@ -109,17 +112,42 @@ announce(ARGV[3], KEYS[2])
 return {1, id}
 `;
 
+/**
+ * Writes a subject cutoff's copy into one bucket (a Cluster's check reads it
+ * there). A copy already present keeps the later cutoff and the longer life
+ * (none: forever) of the two: a copy never stops refusing sooner than the
+ * entry it copies. KEYS: the copy. ARGV: cutoff, TTL in ms ("0": none).
+ */
+const COPY = `
+local cutoff, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local current = redis.call('GET', KEYS[1])
+if current then
+  cutoff = math.max(cutoff, tonumber(current))
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl == -1 then ttl = 0 elseif ttl ~= 0 and pttl > ttl then ttl = pttl end
+end
+if ttl == 0 then
+  redis.call('SET', KEYS[1], string.format('%.0f', cutoff))
+else
+  redis.call('SET', KEYS[1], string.format('%.0f', cutoff), 'PX', ttl)
+end
+return 1
+`;
+
 type RevokeReply = [0, string, number] | [1, string];
 type RestoreReply = [0] | [1, string];
 
-/** The two scripts above as commands, on a client and on a pipeline. */
+/** The scripts above as commands, and DEL, on a client and on a pipeline. */
 interface ScriptCommands<R> {
   tbRevoke(entry: string, stream: string, index: string, ...args: string[]): R;
   tbRestore(entry: string, stream: string, index: string, ...args: string[]): R;
+  tbCopy(copy: string, cutoff: string, ttl: string): R;
+  del(key: string): R;
 }
 type ScriptedClient = RedisClient & {
   tbRevoke(entry: string, stream: string, index: string, ...args: string[]): Promise<RevokeReply>;
   tbRestore(entry: string, stream: string, index: string, ...args: string[]): Promise<RestoreReply>;
+  tbCopy(copy: string, cutoff: string, ttl: string): Promise<number>;
 };
 
 /**
@@ -197,14 +225,48 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   };
 
   await checkPersistence(redis, options);
+  if (clustered) {
+    await checkClusterLayout(redis, layout, guard).catch((err: unknown) => {
+      writer.disconnect();
+      throw err;
+    });
+  }
   await backfillIndexes(redis, layout, options.keyPrefix, guard);
+  const topology = options.topology;
+  const readers =
+    redis instanceof Cluster && topology.mode === "cluster"
+      ? await clusterReaders(redis, layout.probes, clusterNodeOptions(topology, options.timeoutMs))
+      : undefined;
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
       ? undefined
       : { issuedBeforeMs: id.scope === "subject" ? Number(value) : undefined, expiresAtMs: pttl < 0 ? undefined : Date.now() + pttl };
-  /** The bucket of an entry: by its own key, or a token entry's by the subject entry it is placed with. */
+  /** The bucket of an entry: by its own key, or a token entry's by the entry it is placed with. */
   const bucketOfId = (id: EntryId, key: string) => layout.bucketOf(id.scope === "token" ? (id.placedWith ?? key) : key);
+  const allBuckets = Array.from({ length: layout.buckets }, (_, bucket) => bucket);
+  /**
+   * On a Cluster, writes (`cutoff`) or deletes (undefined) a subject entry's
+   * copy in every bucket, each a change of its own (with REDIS_WAIT_REPLICAS,
+   * confirmed by WAIT). A revoke writes them before the entry and again after
+   * it, a restore deletes them after the entry and then copies again whatever
+   * entry it finds (a revoke that ran beside it): however the two interleave,
+   * an entry in force ends with its copies, and a change that fails part way
+   * leaves tokens refused, never let through, until a retry completes it. One
+   * Redis: nothing to do.
+   */
+  const copySubject = async (key: string, cutoff: string | undefined, ttl: number): Promise<void> => {
+    if (layout.buckets === 1) return;
+    await Promise.all(
+      allBuckets.map((bucket) =>
+        change((commands) =>
+          cutoff === undefined
+            ? commands.del(layout.subjectCopy(key, bucket))
+            : commands.tbCopy(layout.subjectCopy(key, bucket), cutoff, String(ttl)),
+        ),
+      ),
+    );
+  };
   const lookup = async (id: EntryId): Promise<Entry | undefined> => {
     const plain = entryKey(id);
     const key = layout.entry(plain, bucketOfId(id, plain));
@@ -215,24 +277,80 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   };
   /**
    * The values under the token, jti and subject keys, in that order (absent
-   * ones left out): one MGET; on a Cluster, the token and subject keys (one
-   * slot: the token entry is placed with its subject) with one MGET and the
-   * jti key with a GET, in parallel: one round trip per master touched.
+   * ones left out): one MGET. On a Cluster they share one slot (the token
+   * entry is placed with its jti, else its subject, and the subject is read
+   * from its copy in that bucket), so it is one MGET on one master too.
    */
   const values = (keys: TokenKeys): Promise<Array<string | null>> => {
-    const tokenKey = layout.entry(keys.token, layout.bucketOf(keys.subject ?? keys.token));
-    const jtiKey = keys.jti === undefined ? undefined : layout.entry(keys.jti, layout.bucketOf(keys.jti));
-    const subjectKey = keys.subject === undefined ? undefined : layout.entry(keys.subject, layout.bucketOf(keys.subject));
-    if (!clustered) {
-      const names = [tokenKey, jtiKey, subjectKey].filter((key) => key !== undefined);
-      return guard(names.length === 1 ? redis.get(tokenKey).then((value) => [value]) : redis.mget(...names));
-    }
-    const withSubject = subjectKey === undefined ? redis.get(tokenKey).then((value) => [value]) : redis.mget(tokenKey, subjectKey);
-    if (jtiKey === undefined) return guard(withSubject);
-    return guard(Promise.all([withSubject, redis.get(jtiKey)])).then(([[token, subject], jti]) =>
-      subject === undefined ? [token ?? null, jti] : [token ?? null, jti, subject],
-    );
+    const bucket = layout.bucketOf(keys.jti ?? keys.subject ?? keys.token);
+    const names = [layout.entry(keys.token, bucket)];
+    if (keys.jti !== undefined) names.push(layout.entry(keys.jti, bucket));
+    if (keys.subject !== undefined) names.push(layout.subjectCopy(keys.subject, bucket));
+    if (readers !== undefined) return guard(readers.mget(bucket, names));
+    return guard(names.length === 1 ? redis.get(names[0]!).then((value) => [value]) : redis.mget(...names));
   };
+
+  /** Adds an entry with its event (a subject's: its copies first, see {@link copySubject}). */
+  async function revoke(id: EntryId, request: RevokeRequest): Promise<ChangeResult> {
+    const ttl = request.expiresAtMs === undefined ? 0 : Math.ceil(request.expiresAtMs - Date.now());
+    if (ttl < 0 || (ttl === 0 && request.expiresAtMs !== undefined)) {
+      return { changed: false, entry: await lookup(id), event: undefined }; // nothing left to revoke
+    }
+    const key = entryKey(id);
+    const bucket = bucketOfId(id, key);
+    const value = id.scope === "subject" ? String(request.issuedBeforeMs) : "1";
+    const event = eventFor(id, "revoke", request, request.issuedBeforeMs, request.expiresAtMs);
+    const mode = id.scope === "subject" ? "later" : "once";
+    if (id.scope === "subject") await copySubject(key, value, ttl);
+    const reply = await change<RevokeReply>((commands) =>
+      commands.tbRevoke(
+        layout.entry(key, bucket),
+        layout.streams[bucket]!,
+        layout.indexes[bucket]!,
+        ...[maxLen, layout.streamIds, layout.channel, key, mode, value, String(ttl), String(request.expiresAtMs ?? "+inf")],
+        ...fields(event),
+      ),
+    );
+    if (reply[0] === 0) {
+      // A later cutoff is in force: its copies too (an earlier revoke's, completed here if it failed part way).
+      if (id.scope === "subject" && reply[2] !== -2) await copySubject(key, reply[1], Math.max(0, reply[2]));
+      return { changed: false, entry: entryOf(reply[1], reply[2], id), event: undefined };
+    }
+    if (id.scope === "subject") await copySubject(key, value, ttl); // again: a restore beside this one may have deleted them
+    return {
+      changed: true,
+      entry: entryOf(value, ttl === 0 ? -1 : ttl, id),
+      event: stamped(event, layout.cursorOf(reply[1], bucket)),
+    };
+  }
+
+  /** Deletes an entry with its event (a subject's: its copies after). */
+  async function restore(id: EntryId, request: ChangeRequest): Promise<ChangeResult> {
+    const key = entryKey(id);
+    const bucket = bucketOfId(id, key);
+    const event = eventFor(id, "restore", request);
+    const reply = await change<RestoreReply>((commands) =>
+      commands.tbRestore(
+        layout.entry(key, bucket),
+        layout.streams[bucket]!,
+        layout.indexes[bucket]!,
+        ...[maxLen, layout.streamIds, layout.channel, key],
+        ...fields(event),
+      ),
+    );
+    if (id.scope === "subject" && layout.buckets > 1) {
+      await copySubject(key, undefined, 0);
+      // A revoke beside this one may have written its entry after ours went: its copies stay.
+      const still = await lookup(id);
+      if (still !== undefined) {
+        const ttl = still.expiresAtMs === undefined ? 0 : Math.max(1, Math.ceil(still.expiresAtMs - Date.now()));
+        await copySubject(key, String(still.issuedBeforeMs), ttl);
+      }
+    }
+    return reply[0] === 0
+      ? { changed: false, entry: undefined, event: undefined }
+      : { changed: true, entry: undefined, event: stamped(event, layout.cursorOf(reply[1], bucket)) };
+  }
 
   return {
     log: changeLog.log,
@@ -242,49 +360,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const subject = keys.subject === undefined ? null : found[keys.jti === undefined ? 1 : 2];
       return matchOf(found[0], jti, subject, keys.issuedAtMs);
     },
-    async revoke(id, request): Promise<ChangeResult> {
-      const ttl = request.expiresAtMs === undefined ? 0 : Math.ceil(request.expiresAtMs - Date.now());
-      if (ttl < 0 || (ttl === 0 && request.expiresAtMs !== undefined)) {
-        return { changed: false, entry: await lookup(id), event: undefined }; // nothing left to revoke
-      }
-      const key = entryKey(id);
-      const bucket = bucketOfId(id, key);
-      const value = id.scope === "subject" ? String(request.issuedBeforeMs) : "1";
-      const event = eventFor(id, "revoke", request, request.issuedBeforeMs, request.expiresAtMs);
-      const mode = id.scope === "subject" ? "later" : "once";
-      const reply = await change<RevokeReply>((commands) =>
-        commands.tbRevoke(
-          layout.entry(key, bucket),
-          layout.streams[bucket]!,
-          layout.indexes[bucket]!,
-          ...[maxLen, layout.streamIds, layout.channel, key, mode, value, String(ttl), String(request.expiresAtMs ?? "+inf")],
-          ...fields(event),
-        ),
-      );
-      if (reply[0] === 0) return { changed: false, entry: entryOf(reply[1], reply[2], id), event: undefined };
-      return {
-        changed: true,
-        entry: entryOf(value, ttl === 0 ? -1 : ttl, id),
-        event: stamped(event, layout.cursorOf(reply[1], bucket)),
-      };
-    },
-    async restore(id, request): Promise<ChangeResult> {
-      const key = entryKey(id);
-      const bucket = bucketOfId(id, key);
-      const event = eventFor(id, "restore", request);
-      const reply = await change<RestoreReply>((commands) =>
-        commands.tbRestore(
-          layout.entry(key, bucket),
-          layout.streams[bucket]!,
-          layout.indexes[bucket]!,
-          ...[maxLen, layout.streamIds, layout.channel, key],
-          ...fields(event),
-        ),
-      );
-      return reply[0] === 0
-        ? { changed: false, entry: undefined, event: undefined }
-        : { changed: true, entry: undefined, event: stamped(event, layout.cursorOf(reply[1], bucket)) };
-    },
+    // A subject's change on a Cluster is several round trips (its copies, then the entry): one deadline for all of them.
+    revoke: (id, request) => (id.scope === "subject" && layout.buckets > 1 ? guard(revoke(id, request)) : revoke(id, request)),
+    restore: (id, request) => (id.scope === "subject" && layout.buckets > 1 ? guard(restore(id, request)) : restore(id, request)),
     lookup,
     async history(limit, before) {
       const cursor = before === undefined ? undefined : layout.parseCursor(before);
@@ -304,9 +382,33 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     },
     async close() {
       changeLog.close();
+      readers?.close();
       await Promise.all([...new Set([redis, writer])].map((client) => client.quit().catch(() => client.disconnect())));
     },
   };
+}
+
+/** Marks a Cluster whose keys are in the layout of {@link clusterLayout} today (one slot per check). */
+const CLUSTER_LAYOUT_VERSION = "2";
+
+/**
+ * Refuses a Cluster that holds revocations in an earlier layout (development
+ * builds before one-slot checks placed token entries by subject and kept no
+ * subject copies): read in today's layout, some of them would be missed. An
+ * empty Cluster is marked and used.
+ */
+async function checkClusterLayout(redis: RedisClient, layout: KeyLayout, guard: <T>(command: Promise<T>) => Promise<T>): Promise<void> {
+  const marker = layout.entry("layout", 0);
+  const version = await guard(redis.get(marker));
+  if (version === CLUSTER_LAYOUT_VERSION) return;
+  const used = await guard(Promise.all([...layout.streams, ...layout.indexes].map((key) => redis.exists(key))));
+  if (version !== null || used.some((n) => n > 0)) {
+    redis.disconnect();
+    throw new StoreUnavailable(
+      `REDIS_CLUSTER_NODES: the Cluster holds revocations in another key layout (${version === null ? "an earlier development build's" : `version ${version}`}); this version reads layout ${CLUSTER_LAYOUT_VERSION}. Start from an empty Cluster (or REDIS_KEY_PREFIX), and revoke again what must stay revoked`,
+    );
+  }
+  await guard(redis.set(marker, CLUSTER_LAYOUT_VERSION));
 }
 
 /** A connection with the change scripts defined on it. */
@@ -314,6 +416,7 @@ async function connectScripted(options: RedisStoreOptions): Promise<ScriptedClie
   const client = (await connectRedis(options.topology, options.timeoutMs)) as ScriptedClient;
   client.defineCommand("tbRevoke", { numberOfKeys: 3, lua: REVOKE });
   client.defineCommand("tbRestore", { numberOfKeys: 3, lua: RESTORE });
+  client.defineCommand("tbCopy", { numberOfKeys: 1, lua: COPY });
   return client;
 }
 

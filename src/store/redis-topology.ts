@@ -72,14 +72,7 @@ export async function connectRedis(topology: RedisTopology, timeoutMs: number): 
         retryDelayOnTryAgain: 100,
         slotsRefreshTimeout: Math.max(timeoutMs, 1000),
         clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
-        redisOptions: {
-          commandTimeout: timeoutMs,
-          connectTimeout: Math.max(timeoutMs, 2000),
-          maxRetriesPerRequest: 0,
-          reconnectOnError: reconnectOnReadonly,
-          ...(topology.password === undefined ? {} : { password: topology.password }),
-          ...(topology.tls ? { tls: {} } : {}),
-        },
+        redisOptions: { ...clusterNodeOptions(topology, timeoutMs), reconnectOnError: reconnectOnReadonly },
       });
       break;
   }
@@ -92,6 +85,17 @@ export async function connectRedis(topology: RedisTopology, timeoutMs: number): 
     throw new StoreUnavailable(`${topologyVariable(topology)}: cannot connect to Redis: ${(err as Error).message}`);
   }
   return client;
+}
+
+/** How to connect to one node of a Cluster: deadlines, no retried commands, its password and TLS. */
+export function clusterNodeOptions(topology: Extract<RedisTopology, { mode: "cluster" }>, timeoutMs: number): RedisOptions {
+  return {
+    commandTimeout: timeoutMs,
+    connectTimeout: Math.max(timeoutMs, 2000),
+    maxRetriesPerRequest: 0,
+    ...(topology.password === undefined ? {} : { password: topology.password }),
+    ...(topology.tls ? { tls: {} } : {}),
+  };
 }
 
 /** The masters the store writes to: the one server, or each cluster master. */

@@ -14,12 +14,13 @@ export type EntryName =
   | { scope: "subject"; issuer: string; subject: string };
 
 /**
- * One entry, as the store's calls take it. A token entry says which subject
- * entry it goes with (`placedWith`: that entry's {@link entryKey} for a
- * token with `sub`, else undefined): on a Redis Cluster both then live in
- * one slot and a check reads them with one command. Every call about one
- * token entry must give the same `placedWith` (the verified token's, see
- * `tokenEntryId`); the field is required so that every caller decides.
+ * One entry, as the store's calls take it. A token entry says which entry it
+ * goes with (`placedWith`: the {@link entryKey} of its jti entry for a token
+ * with `jti`, else of its subject entry for a token with `sub`, else
+ * undefined): on a Redis Cluster both then live in one slot and a check
+ * reads them with one command. Every call about one token entry must give
+ * the same `placedWith` (the verified token's, see `tokenEntryId`); the
+ * field is required so that every caller decides.
  */
 export type EntryId =
   | { scope: "token"; fingerprint: string; placedWith: string | undefined }

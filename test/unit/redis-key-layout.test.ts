@@ -39,10 +39,16 @@ describe("Redis key layouts", () => {
     expect(layout.streams).toHaveLength(CLUSTER_BUCKETS);
     expect(() => layout.parseCursor(`1-0-${CLUSTER_BUCKETS}`)).toThrow(InvalidCursor);
     expect(() => layout.parseCursor("1-0")).toThrow(InvalidCursor);
-    // A token entry placed with its subject's entry shares its slot, whatever its own hash says.
-    const subject = 's:["https://issuer/","alice"]';
-    expect(tagOf(layout.entry("a".repeat(43), layout.bucketOf(subject)))).toBe(tagOf(layout.entry(subject, layout.bucketOf(subject))));
+    // A token entry placed with its jti's entry shares its slot, whatever its own hash says.
+    const jti = 'j:["https://issuer/","id-1"]';
+    expect(tagOf(layout.entry("a".repeat(43), layout.bucketOf(jti)))).toBe(tagOf(layout.entry(jti, layout.bucketOf(jti))));
     expect(layout.parseEntry(layout.entry("a".repeat(43), 7))).toEqual({ key: "a".repeat(43), bucket: 7 });
+    // A subject's copy in a bucket shares that bucket's slot, and is no entry to the index, the backfill or the feed.
+    const subject = 's:["https://issuer/","alice"]';
+    for (let bucket = 0; bucket < CLUSTER_BUCKETS; bucket++) {
+      expect(tagOf(layout.subjectCopy(subject, bucket))).toBe(tagOf(layout.entry(jti, bucket)));
+      expect(layout.parseEntry(layout.subjectCopy(subject, bucket))).toBeUndefined();
+    }
   });
 
   it("pages a merged history exactly: every event once, newest first, whatever the page size", () => {
