@@ -245,6 +245,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   /** The bucket of an entry: by its own key, or a token entry's by the entry it is placed with. */
   const bucketOfId = (id: EntryId, key: string) => layout.bucketOf(id.scope === "token" ? (id.placedWith ?? key) : key);
   const allBuckets = Array.from({ length: layout.buckets }, (_, bucket) => bucket);
+  /** Whether an entry has copies (a subject's, on a Cluster): its changes take several round trips. */
+  const hasCopies = (id: EntryId) => id.scope === "subject" && layout.buckets > 1;
   /**
    * On a Cluster, writes (`cutoff`) or deletes (undefined) a subject entry's
    * copy in every bucket, each a change of its own (with REDIS_WAIT_REPLICAS,
@@ -252,11 +254,10 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
    * it, a restore deletes them after the entry and then copies again whatever
    * entry it finds (a revoke that ran beside it): however the two interleave,
    * an entry in force ends with its copies, and a change that fails part way
-   * leaves tokens refused, never let through, until a retry completes it. One
-   * Redis: nothing to do.
+   * leaves tokens refused, never let through, until a retry completes it.
+   * Only for entries that {@link hasCopies}.
    */
   const copySubject = async (key: string, cutoff: string | undefined, ttl: number): Promise<void> => {
-    if (layout.buckets === 1) return;
     await Promise.all(
       allBuckets.map((bucket) =>
         change((commands) =>
@@ -301,7 +302,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     const value = id.scope === "subject" ? String(request.issuedBeforeMs) : "1";
     const event = eventFor(id, "revoke", request, request.issuedBeforeMs, request.expiresAtMs);
     const mode = id.scope === "subject" ? "later" : "once";
-    if (id.scope === "subject") await copySubject(key, value, ttl);
+    if (hasCopies(id)) await copySubject(key, value, ttl);
     const reply = await change<RevokeReply>((commands) =>
       commands.tbRevoke(
         layout.entry(key, bucket),
@@ -313,10 +314,10 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     );
     if (reply[0] === 0) {
       // A later cutoff is in force: its copies too (an earlier revoke's, completed here if it failed part way).
-      if (id.scope === "subject" && reply[2] !== -2) await copySubject(key, reply[1], Math.max(0, reply[2]));
+      if (hasCopies(id) && reply[2] !== -2) await copySubject(key, reply[1], Math.max(0, reply[2]));
       return { changed: false, entry: entryOf(reply[1], reply[2], id), event: undefined };
     }
-    if (id.scope === "subject") await copySubject(key, value, ttl); // again: a restore beside this one may have deleted them
+    if (hasCopies(id)) await copySubject(key, value, ttl); // again: a restore beside this one may have deleted them
     return {
       changed: true,
       entry: entryOf(value, ttl === 0 ? -1 : ttl, id),
@@ -338,7 +339,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         ...fields(event),
       ),
     );
-    if (id.scope === "subject" && layout.buckets > 1) {
+    if (hasCopies(id)) {
       await copySubject(key, undefined, 0);
       // A revoke beside this one may have written its entry after ours went: its copies stay.
       const still = await lookup(id);
@@ -361,8 +362,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       return matchOf(found[0], jti, subject, keys.issuedAtMs);
     },
     // A subject's change on a Cluster is several round trips (its copies, then the entry): one deadline for all of them.
-    revoke: (id, request) => (id.scope === "subject" && layout.buckets > 1 ? guard(revoke(id, request)) : revoke(id, request)),
-    restore: (id, request) => (id.scope === "subject" && layout.buckets > 1 ? guard(restore(id, request)) : restore(id, request)),
+    revoke: (id, request) => (hasCopies(id) ? guard(revoke(id, request)) : revoke(id, request)),
+    restore: (id, request) => (hasCopies(id) ? guard(restore(id, request)) : restore(id, request)),
     lookup,
     async history(limit, before) {
       const cursor = before === undefined ? undefined : layout.parseCursor(before);
