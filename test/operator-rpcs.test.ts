@@ -149,7 +149,10 @@ describe.each([
 
     const state = await rest("GET", `/subjects/${subject}/revocation`);
     expect(state).toMatchObject({ ok: true, body: { info: `Subject revoked at ${iso(cutoffMs)}` } });
-    expect((state as { body: { revocation: { issued_before: string } } }).body.revocation.issued_before).toBe(iso(cutoffMs));
+    // A google.protobuf.Timestamp in JSON: RFC 3339 with 0, 3, 6 or 9 fractional digits (none on a whole second).
+    const issuedBefore = (state as { body: { revocation: { issued_before: string } } }).body.revocation.issued_before;
+    expect(issuedBefore).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
+    expect(Date.parse(issuedBefore)).toBe(cutoffMs);
 
     expect(await rest("DELETE", `/subjects/${subject}/revocation`, undefined)).toMatchObject({
       body: { changed: true, info: "Subject restored" },
