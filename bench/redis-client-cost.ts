@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { Cluster, Redis } from "ioredis";
+import { type MgetConnection, openMgetConnection } from "../src/store/mget-connection.js";
 import { startRedis } from "../test/helpers/redis-server.js";
 import { startCluster } from "../test/helpers/redis-topologies.js";
 
@@ -68,6 +69,14 @@ for (let bucket = 0; bucket < BUCKETS; bucket++) {
     );
   byBucket.push(perMaster.get(port)!);
 }
+const plainPerMaster = new Map<number, MgetConnection>();
+const plainByBucket: MgetConnection[] = [];
+for (let bucket = 0; bucket < BUCKETS; bucket++) {
+  const { port } = await cluster.masterOf(`tbl:{${bucket}}`);
+  if (!plainPerMaster.has(port))
+    plainPerMaster.set(port, await openMgetConnection({ host: "127.0.0.1", port, connectTimeoutMs: 2000, replyTimeoutMs: 5000 }));
+  plainByBucket.push(plainPerMaster.get(port)!);
+}
 
 const plainTag = () => "tbl:";
 const clusterTag = (bucket: number) => `tbl:{${bucket}}`;
@@ -107,6 +116,13 @@ const rows: Array<[string, (i: number) => Promise<unknown>]> = [
       return byBucket[k.bucket]!.mget(k.token, k.jti, k.subject);
     },
   ],
+  [
+    "a plain RESP connection per master (the service's): MGET of 3 keys in one slot",
+    (i) => {
+      const k = keysOf(i, clusterTag, true);
+      return plainByBucket[k.bucket]!.mget([k.token, k.jti, k.subject]);
+    },
+  ],
 ];
 const results: Array<[string, number]> = [];
 for (const [, check] of rows) await cpuPerCheck(check); // warm-up
@@ -118,4 +134,5 @@ for (const [name, us] of results) console.log(`${us.toFixed(1).padStart(6)} us  
 plain.disconnect();
 clustered.disconnect();
 for (const connection of perMaster.values()) connection.disconnect();
+for (const connection of plainPerMaster.values()) connection.close();
 await Promise.all([single.stop(), cluster.stop()]);

@@ -1,4 +1,6 @@
-import { type Cluster, Redis, type RedisOptions } from "ioredis";
+import type { Cluster } from "ioredis";
+import type { RedisTopology } from "../config.js";
+import { type MgetConnection, openMgetConnection } from "./mget-connection.js";
 
 /** A check's reads on a Cluster, by bucket: see {@link clusterReaders}. */
 export interface ClusterReaders {
@@ -14,46 +16,61 @@ const MIN_REFRESH_MS = 200;
 
 /**
  * A check's reads sent straight to the master that serves its bucket, on a
- * connection of our own to each master. ioredis's Cluster client hashes
- * every key and keeps a pipeline per master per turn: a check's MGET cost
- * the client about three times what it costs on one Redis (`npm run
- * bench:redis-clients`); on a plain connection, little more than on one
- * Redis. Which master serves each bucket comes from CLUSTER SLOTS, asked
- * again every few seconds, when the Cluster client reports a node added or
- * removed, and after any read that failed. A read that fails fast (MOVED
- * after a failover or a reshard, ASK, a connection closed or not ready) is
- * sent again through the Cluster client, which follows the redirection or
- * fails as it always did; one that hangs uses up the call's deadline. A
- * direct read answers only from a node that still serves the slot as its
- * master (a replica answers MOVED), as the Cluster client's do; connections
- * are never reconnected, so a restarted address is only used again once the
- * map names it.
+ * plain connection of our own to each master ({@link openMgetConnection}).
+ * ioredis's Cluster client hashes every key and keeps a pipeline per master
+ * per turn, and even a plain ioredis connection pays for a pipeline object
+ * a batch: on a Cluster a turn's checks make a batch per master, and that
+ * came to several microseconds a check (`npm run bench:redis-clients`).
+ * Which master serves each bucket comes from CLUSTER SLOTS, asked again
+ * every few seconds, when the Cluster client reports a node added or
+ * removed, and after any read that failed. A read that fails (MOVED after a
+ * failover or a reshard, ASK, CLUSTERDOWN, a connection closed, or no
+ * connection to the bucket's master) is sent again through the Cluster
+ * client, which follows the redirection or fails as it always did; one that
+ * hangs uses up the call's deadline, and its connection is closed once
+ * `timeoutMs` passes without a reply. A direct read answers only from a node
+ * that still serves the slot as its master (a replica answers MOVED), as the
+ * Cluster client's do; connections are never reconnected, so a restarted
+ * address is only used again once the map names it.
  * `bucketKeys[b]` is any key of bucket b (they share its hash tag).
  */
-export async function clusterReaders(cluster: Cluster, bucketKeys: readonly string[], options: RedisOptions): Promise<ClusterReaders> {
+export async function clusterReaders(
+  cluster: Cluster,
+  bucketKeys: readonly string[],
+  topology: Extract<RedisTopology, { mode: "cluster" }>,
+  timeoutMs: number,
+): Promise<ClusterReaders> {
   let slots: number[] | undefined;
-  const connections = new Map<string, Redis>();
-  let byBucket: Array<Redis | undefined> = [];
+  const connections = new Map<string, MgetConnection>();
+  let byBucket: Array<MgetConnection | undefined> = [];
   let refreshing: Promise<void> | undefined;
   let refreshedAt = 0;
   let closed = false;
 
-  const connectionTo = (host: string, port: number): Redis => {
-    const address = `${host}:${port}`;
-    let connection = connections.get(address);
-    if (connection === undefined) {
-      // Never reconnected: after a restart the address may be a replica, or another server; a new map makes a new connection.
-      const made = new Redis({ ...options, host, port, enableAutoPipelining: true, enableOfflineQueue: false, retryStrategy: () => null });
-      made.on("error", () => {}); // a failed read falls back to the Cluster client, which reports
-      made.on("end", () => {
-        if (connections.get(address) === made) connections.delete(address);
-        byBucket = byBucket.map((c) => (c === made ? undefined : c));
-        soon();
-      });
-      connections.set(address, made);
-      connection = made;
+  /** A connection to `address`: the open one, or a new one (undefined if it cannot be made now). */
+  const connectionTo = async (address: string, host: string, port: number): Promise<MgetConnection | undefined> => {
+    const known = connections.get(address);
+    if (known?.open) return known;
+    const made = await openMgetConnection({
+      host,
+      port,
+      ...(topology.password === undefined ? {} : { password: topology.password }),
+      tls: topology.tls,
+      connectTimeoutMs: Math.max(timeoutMs, 2000),
+      replyTimeoutMs: timeoutMs,
+    }).catch(() => undefined);
+    if (made === undefined) return undefined;
+    if (closed) {
+      made.close();
+      return undefined;
     }
-    return connection;
+    made.onClosed(() => {
+      if (connections.get(address) === made) connections.delete(address);
+      byBucket = byBucket.map((c) => (c === made ? undefined : c));
+      soon();
+    });
+    connections.set(address, made);
+    return made;
   };
 
   /** A refresh now, unless one ran within {@link MIN_REFRESH_MS}. */
@@ -67,18 +84,23 @@ export async function clusterReaders(cluster: Cluster, bucketKeys: readonly stri
       try {
         slots ??= await Promise.all(bucketKeys.map(async (key) => Number(await cluster.cluster("KEYSLOT", key))));
         const ranges = await cluster.cluster("SLOTS");
-        if (closed) return;
         const masterOf = (slot: number) => ranges.find(([from, to]) => from <= slot && slot <= to)?.[2];
-        byBucket = slots.map((slot) => {
-          const master = masterOf(slot);
-          // No address given ("" or "?": use the one asked, which we cannot tell): reads of that bucket take the Cluster client.
-          const host = master === undefined ? "" : String(master[0]);
-          return host === "" || host === "?" ? undefined : connectionTo(host, Number(master![1]));
-        });
+        const mapped = await Promise.all(
+          slots.map((slot) => {
+            const master = masterOf(slot);
+            // No address given ("" or "?": use the one asked, which we cannot tell): reads of that bucket take the Cluster client.
+            const host = master === undefined ? "" : String(master[0]);
+            if (host === "" || host === "?") return undefined;
+            const port = Number(master![1]);
+            return connectionTo(`${host}:${port}`, host, port);
+          }),
+        );
+        if (closed) return;
+        byBucket = mapped;
         for (const [address, connection] of connections) {
           if (!byBucket.includes(connection)) {
-            connection.disconnect();
             connections.delete(address);
+            connection.close();
           }
         }
       } catch {
@@ -100,11 +122,11 @@ export async function clusterReaders(cluster: Cluster, bucketKeys: readonly stri
   return {
     mget(bucket, keys) {
       const connection = byBucket[bucket];
-      if (connection === undefined || connection.status !== "ready") {
-        if (connection === undefined || connection.status !== "connecting") soon();
+      if (connection === undefined || !connection.open) {
+        soon();
         return cluster.mget(...keys);
       }
-      return connection.mget(...keys).catch(() => {
+      return connection.mget(keys).catch(() => {
         soon();
         return cluster.mget(...keys);
       });
@@ -114,7 +136,7 @@ export async function clusterReaders(cluster: Cluster, bucketKeys: readonly stri
       clearInterval(timer);
       cluster.off("+node", onNodes);
       cluster.off("-node", onNodes);
-      for (const connection of connections.values()) connection.disconnect();
+      for (const connection of connections.values()) connection.close();
       connections.clear();
     },
   };

@@ -5,7 +5,7 @@ import { clusterLayout, type KeyLayout, newerFirst, singleLayout, streamPosition
 import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
 import { clusterReaders } from "./cluster-readers.js";
-import { clusterNodeOptions, connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
+import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
 import {
   ChangeUnconfirmed,
   StoreUnavailable,
@@ -235,7 +235,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   const topology = options.topology;
   const readers =
     redis instanceof Cluster && topology.mode === "cluster"
-      ? await clusterReaders(redis, layout.probes, clusterNodeOptions(topology, options.timeoutMs))
+      ? await clusterReaders(redis, layout.probes, topology, options.timeoutMs)
       : undefined;
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>

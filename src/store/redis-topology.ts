@@ -88,7 +88,7 @@ export async function connectRedis(topology: RedisTopology, timeoutMs: number): 
 }
 
 /** How to connect to one node of a Cluster: deadlines, no retried commands, its password and TLS. */
-export function clusterNodeOptions(topology: Extract<RedisTopology, { mode: "cluster" }>, timeoutMs: number): RedisOptions {
+function clusterNodeOptions(topology: Extract<RedisTopology, { mode: "cluster" }>, timeoutMs: number): RedisOptions {
   return {
     commandTimeout: timeoutMs,
     connectTimeout: Math.max(timeoutMs, 2000),
