@@ -1,10 +1,13 @@
 /**
  * What one check's Redis reads cost the client, by topology and by how they
  * are sent: the CPU (user + system, this process) per check, with 32 checks
- * in flight, as Info issues them under load. It separates the Cluster
- * client's own cost from everything else a request pays, for the Cluster
- * row of `npm run bench` (see BENCHMARKS.md). Reads only: each shape reads
- * the keys a check would (token, jti, subject), 120 tokens over 16 hash tags.
+ * in flight, as Info issues them under load. It separates the client's own
+ * cost from everything else a request pays, for the Redis rows of `npm run
+ * bench` (see BENCHMARKS.md): ioredis (as Sentinel mode reads, and as one
+ * Redis and the Cluster read before), ioredis's Cluster client, and the
+ * plain connection the service reads on now (src/store/mget-connection.ts).
+ * Reads only: each shape reads the keys a check would (token, jti,
+ * subject), 120 tokens over 16 hash tags.
  *
  *   npm run bench:redis-clients [-- --checks 60000 --rounds 3]
  */
@@ -69,6 +72,7 @@ for (let bucket = 0; bucket < BUCKETS; bucket++) {
     );
   byBucket.push(perMaster.get(port)!);
 }
+const plainSingle = await openMgetConnection({ host: "127.0.0.1", port: single.port, connectTimeoutMs: 2000, replyTimeoutMs: 5000 });
 const plainPerMaster = new Map<number, MgetConnection>();
 const plainByBucket: MgetConnection[] = [];
 for (let bucket = 0; bucket < BUCKETS; bucket++) {
@@ -82,14 +86,21 @@ const plainTag = () => "tbl:";
 const clusterTag = (bucket: number) => `tbl:{${bucket}}`;
 const rows: Array<[string, (i: number) => Promise<unknown>]> = [
   [
-    "one Redis: MGET of 3 keys (what Info sends)",
+    "one Redis, ioredis: MGET of 3 keys (Info on Sentinel)",
     (i) => {
       const k = keysOf(i, plainTag, true);
       return plain.mget(k.token, k.jti, k.subject);
     },
   ],
   [
-    "Cluster client: MGET token+subject, GET jti (what Info sends)",
+    "one Redis, a plain connection: MGET of 3 keys (Info on one Redis)",
+    (i) => {
+      const k = keysOf(i, plainTag, true);
+      return plainSingle.mget([k.token, k.jti, k.subject]);
+    },
+  ],
+  [
+    "Cluster client: MGET token+subject, GET jti (Info before one-slot checks)",
     (i) => {
       const k = keysOf(i, clusterTag, false);
       return Promise.all([clustered.mget(k.token, k.subject), clustered.get(k.jti)]);
@@ -103,21 +114,21 @@ const rows: Array<[string, (i: number) => Promise<unknown>]> = [
     },
   ],
   [
-    "a connection per master: MGET token+subject, GET jti",
+    "an ioredis connection per master: MGET token+subject, GET jti",
     (i) => {
       const k = keysOf(i, clusterTag, false);
       return Promise.all([byBucket[k.bucket]!.mget(k.token, k.subject), byBucket[k.jtiBucket]!.get(k.jti)]);
     },
   ],
   [
-    "a connection per master: MGET of 3 keys in one slot",
+    "an ioredis connection per master: MGET of 3 keys in one slot",
     (i) => {
       const k = keysOf(i, clusterTag, true);
       return byBucket[k.bucket]!.mget(k.token, k.jti, k.subject);
     },
   ],
   [
-    "a plain RESP connection per master (the service's): MGET of 3 keys in one slot",
+    "a plain connection per master: MGET of 3 keys in one slot (Info on a Cluster)",
     (i) => {
       const k = keysOf(i, clusterTag, true);
       return plainByBucket[k.bucket]!.mget([k.token, k.jti, k.subject]);

@@ -122,7 +122,7 @@ describe("the plain MGET connection over TLS", () => {
     const script = `
       import { openMgetConnection } from ${JSON.stringify(module)};
       try {
-        const c = await openMgetConnection({ host: ${JSON.stringify(host)}, port: ${tlsPort}, tls: true, connectTimeoutMs: 5000, replyTimeoutMs: 5000 });
+        const c = await openMgetConnection({ host: ${JSON.stringify(host)}, port: ${tlsPort}, tls: {}, connectTimeoutMs: 5000, replyTimeoutMs: 5000 });
         console.log(JSON.stringify(await c.mget(["a", "absent"])));
         c.close();
       } catch (err) { console.log("refused: " + err.message); }`;

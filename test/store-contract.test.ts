@@ -640,3 +640,70 @@ describe("Redis Cluster specifics", () => {
     expect(await eventually(async () => (await copies()) === 0)).toBe(true);
   });
 });
+
+describe("One Redis specifics", () => {
+  let own: TestRedis;
+  let store: RevocationStore;
+  beforeAll(async () => {
+    own = await startRedis();
+    // The service's own user, in database 3: its read connection must log in and SELECT as ioredis does.
+    await own.command("ACL", "SETUSER", "svc", "on", ">sesame", "~*", "&*", "+@all");
+    store = await openRedisStore({
+      topology: { mode: "single", url: `redis://svc:sesame@127.0.0.1:${own.port}/3` },
+      keyPrefix: "one:",
+      timeoutMs: 1000,
+      historyMaxEvents: 1000,
+    });
+  });
+  afterAll(async () => {
+    await store.close();
+    await own.stop();
+  });
+
+  /** The service's read connections in CLIENT LIST, as field maps. */
+  const readConnections = async () =>
+    String(await own.command("CLIENT", "LIST"))
+      .split("\n")
+      .map((line) => Object.fromEntries(line.split(" ").map((field) => field.split("=", 2) as [string, string])))
+      .filter((fields) => fields.name === "token-blacklist-reads");
+
+  it("reads a check on a connection of its own, as the URL's user and in its database", async () => {
+    const jti = jtiId();
+    await store.revoke(jti, revokeFor());
+    expect((await store.check(keysFor({ jti })))?.scope).toBe("jti");
+    const [reads, ...others] = await readConnections();
+    expect(others).toEqual([]);
+    expect(reads).toMatchObject({ user: "svc", db: "3", cmd: "mget" });
+  });
+
+  it("goes on through ioredis when its read connection is killed, and opens another", async () => {
+    const jti = jtiId();
+    await store.revoke(jti, revokeFor());
+    const [killed] = await readConnections();
+    await own.command("CLIENT", "KILL", "ID", killed!.id!);
+    expect((await store.check(keysFor({ jti })))?.scope).toBe("jti");
+    const another = await eventually(async () => {
+      expect((await store.check(keysFor({ jti })))?.scope).toBe("jti");
+      const now = await readConnections();
+      return now.length === 1 && now[0]!.id !== killed!.id && now[0]!.cmd === "mget";
+    });
+    expect(another).toBe(true);
+  });
+
+  it("answers UNAVAILABLE while Redis is down and reads on a new connection once it is back", async () => {
+    const [before] = await readConnections();
+    await own.kill();
+    await expect(store.check(keysFor({ jti: jtiId() }))).rejects.toThrow(/Redis/);
+    await own.restart();
+    await own.command("ACL", "SETUSER", "svc", "on", ">sesame", "~*", "&*", "+@all");
+    const back = await eventually(async () => {
+      const answered = await store.check(keysFor({ jti: jtiId() })).then(
+        () => true,
+        () => false,
+      );
+      const now = await readConnections();
+      return answered && now.length === 1 && now[0]!.id !== before!.id && now[0]!.cmd === "mget";
+    });
+    expect(back).toBe(true);
+  });
+});

@@ -1,6 +1,6 @@
 import type { Cluster } from "ioredis";
 import type { RedisTopology } from "../config.js";
-import { type MgetConnection, openMgetConnection } from "./mget-connection.js";
+import { type MgetConnection, openMgetConnection, READS_CONNECTION_NAME } from "./mget-connection.js";
 
 /** A check's reads on a Cluster, by bucket: see {@link clusterReaders}. */
 export interface ClusterReaders {
@@ -55,7 +55,8 @@ export async function clusterReaders(
       host,
       port,
       ...(topology.password === undefined ? {} : { password: topology.password }),
-      tls: topology.tls,
+      ...(topology.tls ? { tls: {} } : {}),
+      name: READS_CONNECTION_NAME,
       connectTimeoutMs: Math.max(timeoutMs, 2000),
       replyTimeoutMs: timeoutMs,
     }).catch(() => undefined);

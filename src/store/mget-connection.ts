@@ -1,19 +1,28 @@
 import { connect as connectTcp, type Socket } from "node:net";
-import { connect as connectTls } from "node:tls";
+import { type ConnectionOptions, connect as connectTls } from "node:tls";
 
 /** Where and how {@link openMgetConnection} connects. */
 export interface MgetConnectionOptions {
   host: string;
   port: number;
+  /** Sent with AUTH (with the password) before any read. */
+  username?: string;
   /** Sent with AUTH before any read. */
   password?: string;
-  /** TLS, verified against the system's CAs (as ioredis's `tls: {}`). */
-  tls?: boolean;
+  /** The connection's name in CLIENT LIST (CLIENT SETNAME), so operators can tell it apart; no spaces. */
+  name?: string;
+  /** The database to SELECT before any read, when not 0. */
+  db?: number;
+  /** TLS with these options (`{}`: verified against the system's CAs, as ioredis's `tls: {}`); plain TCP when absent. */
+  tls?: ConnectionOptions;
   /** Connecting (and AUTH) fails after this long. */
   connectTimeoutMs: number;
   /** A connection whose oldest read has waited this long is closed: every read on it fails, later ones go elsewhere. */
   replyTimeoutMs: number;
 }
+
+/** What the service's read connections are called in CLIENT LIST. */
+export const READS_CONNECTION_NAME = "token-blacklist-reads";
 
 /** A reply Redis sent as an error (MOVED, ASK, CLUSTERDOWN, NOAUTH...), or the connection failing under a read. */
 export class MgetFailed extends Error {}
@@ -42,23 +51,21 @@ const STAR = 0x2a;
 const ZERO = 0x30;
 
 /**
- * A plain RESP2 connection for a Cluster check's reads. Every MGET asked
- * for in one event-loop turn leaves in one write at the end of the turn
- * (setImmediate), and replies are parsed as they come; nothing else is
- * spoken on it but AUTH. It exists because a check's batch on a Cluster is
- * split over up to three masters, so a turn makes up to three batches where
- * one Redis makes one, and ioredis's per-batch cost (a Pipeline object and
- * its commands) came to several microseconds a check (`npm run
+ * A plain RESP2 connection for a check's reads. Every MGET asked for in one
+ * event-loop turn leaves in one write at the end of the turn (setImmediate),
+ * and replies are parsed as they come; nothing else is spoken on it but AUTH,
+ * SELECT and CLIENT SETNAME when it opens. It exists because ioredis pays for
+ * a Pipeline object and its commands on every batch: about 4 us a check on
+ * one Redis and 6 on a Cluster (where a turn's checks make a batch per
+ * master), against about 1 and 1.6 on this connection (`npm run
  * bench:redis-clients`). What it leaves out on purpose: reconnecting (a
- * closed connection stays closed; the caller makes a new one when the slot
- * map names the node again), an offline queue, RESP3, and any command but
- * MGET.
+ * closed connection stays closed; its owner opens a new one), an offline
+ * queue, RESP3, and any command but MGET.
  */
 export function openMgetConnection(options: MgetConnectionOptions): Promise<MgetConnection> {
   // TLS verifies the server's certificate against the host name or address, as tls.connect does by default.
-  const socket: Socket = options.tls
-    ? connectTls({ host: options.host, port: options.port })
-    : connectTcp({ host: options.host, port: options.port });
+  const address = { host: options.host, port: options.port };
+  const socket: Socket = options.tls === undefined ? connectTcp(address) : connectTls({ ...options.tls, ...address });
   socket.setNoDelay(true);
   const pending: Pending[] = [];
   let out = "";
@@ -136,9 +143,9 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
 
   const connection: MgetConnection = {
     mget: (keys) => {
-      let command = `*${keys.length + 1}\r\n$4\r\nMGET\r\n`;
-      for (const key of keys) command += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
-      return send(command);
+      let mget = `*${keys.length + 1}\r\n$4\r\nMGET\r\n`;
+      for (const key of keys) mget += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
+      return send(mget);
     },
     get open() {
       return open;
@@ -165,17 +172,26 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
       clearTimeout(timer);
       reject(new MgetFailed(`cannot connect to ${options.host}:${options.port}: ${failure?.message}`));
     };
-    socket.once(options.tls ? "secureConnect" : "connect", () => {
+    socket.once(options.tls === undefined ? "connect" : "secureConnect", () => {
       closedListener = undefined;
-      if (options.password === undefined) return ready();
-      const password = options.password;
-      send(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n`).then(ready, (err: Error) => {
+      const handshake: Array<Promise<unknown>> = [];
+      if (options.password !== undefined) {
+        handshake.push(send(command(["AUTH", ...(options.username ? [options.username] : []), options.password])));
+      }
+      if (options.db !== undefined && options.db !== 0) handshake.push(send(command(["SELECT", String(options.db)])));
+      if (options.name !== undefined) handshake.push(send(command(["CLIENT", "SETNAME", options.name])));
+      Promise.all(handshake).then(ready, (err: Error) => {
         clearTimeout(timer);
         connection.close();
         reject(err);
       });
     });
   });
+}
+
+/** A command as RESP sends it: an array of bulk strings. */
+function command(words: readonly string[]): string {
+  return `*${words.length}\r\n${words.map((word) => `$${Buffer.byteLength(word)}\r\n${word}\r\n`).join("")}`;
 }
 
 /** One reply parsed from `data` at `at`: an MGET's values, "+OK", or an error; undefined when it has not all arrived. */

@@ -1,10 +1,11 @@
-import { Cluster, type Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
 import { eventFor } from "./audit-event.js";
 import { clusterLayout, type KeyLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
 import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
 import { clusterReaders } from "./cluster-readers.js";
+import { singleReader } from "./single-reader.js";
 import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
 import {
   ChangeUnconfirmed,
@@ -237,6 +238,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     redis instanceof Cluster && topology.mode === "cluster"
       ? await clusterReaders(redis, layout.probes, topology, options.timeoutMs)
       : undefined;
+  const reader = redis instanceof Redis && topology.mode === "single" ? await singleReader(redis, options.timeoutMs) : undefined;
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
@@ -288,6 +290,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     if (keys.jti !== undefined) names.push(layout.entry(keys.jti, bucket));
     if (keys.subject !== undefined) names.push(layout.subjectCopy(keys.subject, bucket));
     if (readers !== undefined) return guard(readers.mget(bucket, names));
+    if (reader !== undefined) return guard(reader.mget(names));
     return guard(names.length === 1 ? redis.get(names[0]!).then((value) => [value]) : redis.mget(...names));
   };
 
@@ -384,6 +387,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     async close() {
       changeLog.close();
       readers?.close();
+      reader?.close();
       await Promise.all([...new Set([redis, writer])].map((client) => client.quit().catch(() => client.disconnect())));
     },
   };
