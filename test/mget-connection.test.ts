@@ -23,9 +23,19 @@ describe("the plain MGET connection a Cluster check reads on", () => {
   it("answers each MGET with its own values in order, null where a key is absent, many in one turn", async () => {
     await redis.command("SET", "a", "1");
     await redis.command("SET", 's:["zoë"]', "1700000000000");
+    await redis.command("SET", "odd", "a\r\n$3\r\n*1\r\nb");
     const asked = Array.from({ length: 2000 }, (_, i) => (i % 2 === 0 ? ["a", `absent-${i}`, 's:["zoë"]'] : [`absent-${i}`]));
     const answers = await Promise.all(asked.map((keys) => connection.mget(keys)));
     expect(answers).toEqual(asked.map((_, i) => (i % 2 === 0 ? ["1", null, "1700000000000"] : [null])));
+  });
+
+  it("takes a value by its length, whatever bytes it holds", async () => {
+    expect(await connection.mget(["odd", "a"])).toEqual(["a\r\n$3\r\n*1\r\nb", "1"]);
+  });
+
+  it("knows which server process it reads from (INFO server's run_id)", async () => {
+    const info = String(await redis.command("INFO", "server"));
+    expect(connection.serverRunId).toBe(/^run_id:(\w+)/m.exec(info)![1]);
   });
 
   it("parses a reply that arrives in many pieces", async () => {
@@ -37,21 +47,49 @@ describe("the plain MGET connection a Cluster check reads on", () => {
   });
 
   it("rejects a read Redis answers with an error, and goes on with the next", async () => {
+    await redis.command("ACL", "SETUSER", "no-mget", "on", ">pw", "~*", "+@all", "-mget");
+    const refused = await openMgetConnection({ ...options(redis.port), username: "no-mget", password: "pw" });
+    try {
+      await expect(refused.mget(["a"])).rejects.toThrow(/^NOPERM/);
+      await expect(refused.mget(["b"])).rejects.toThrow(/^NOPERM/);
+      expect(refused.open).toBe(true);
+    } finally {
+      refused.close();
+    }
+  });
+
+  it("logs in as ioredis does: a password alone, a user with a password, a user with none; a wrong one refuses to open", async () => {
+    await redis.command("ACL", "SETUSER", "with-pw", "on", ">sesame", "~*", "+@all");
+    await redis.command("ACL", "SETUSER", "without-pw", "on", "nopass", "~*", "+@all");
+    const userOf = async (login: { username?: string; password?: string }) => {
+      const own = await openMgetConnection({ ...options(redis.port), ...login, name: "login-test" });
+      await own.mget(["a"]);
+      const line = String(await redis.command("CLIENT", "LIST"))
+        .split("\n")
+        .find((l) => l.includes(" name=login-test "));
+      own.close();
+      return /\buser=(\S+)/.exec(line!)![1];
+    };
+    expect(await userOf({ username: "with-pw", password: "sesame" })).toBe("with-pw");
+    expect(await userOf({ username: "without-pw" })).toBe("without-pw");
+    await expect(openMgetConnection({ ...options(redis.port), username: "with-pw", password: "wrong" })).rejects.toThrow(/WRONGPASS/);
     const guarded = await startRedis();
     await guarded.command("CONFIG", "SET", "requirepass", "sesame");
     try {
-      const unauthenticated = await openMgetConnection(options(guarded.port));
-      await expect(unauthenticated.mget(["a"])).rejects.toThrow(/^NOAUTH/);
-      await expect(unauthenticated.mget(["b"])).rejects.toThrow(/^NOAUTH/);
-      expect(unauthenticated.open).toBe(true);
-      unauthenticated.close();
-      const authenticated = await openMgetConnection({ ...options(guarded.port), password: "sesame" });
-      expect(await authenticated.mget(["a"])).toEqual([null]);
-      authenticated.close();
-      await expect(openMgetConnection({ ...options(guarded.port), password: "wrong" })).rejects.toThrow(/WRONGPASS|invalid password/);
+      await expect(openMgetConnection(options(guarded.port))).rejects.toThrow(/NOAUTH/);
+      const own = await openMgetConnection({ ...options(guarded.port), password: "sesame" });
+      expect(await own.mget(["a"])).toEqual([null]);
+      own.close();
     } finally {
       await guarded.stop();
     }
+  });
+
+  it("opens without its name when the user may not set one", async () => {
+    await redis.command("ACL", "SETUSER", "no-setname", "on", ">pw", "~*", "+@all", "-client|setname");
+    const own = await openMgetConnection({ ...options(redis.port), username: "no-setname", password: "pw", name: "unnamed" });
+    expect(await own.mget(["a"])).toEqual(["1"]);
+    own.close();
   });
 
   it("fails every read in flight and says so once when the server goes away, and never reconnects", async () => {

@@ -593,6 +593,18 @@ describe("Redis Cluster specifics", () => {
     expect([await calls("mget"), await calls("get")]).toEqual([30, 0]);
   });
 
+  it("reads on one connection per master, none to a replica", async () => {
+    await store.check(keysFor({ jti: jtiId(), subject: subjectId() }));
+    const reads = await Promise.all(
+      own.nodes.map(async (n) => {
+        const list = String(await n.command("CLIENT", "LIST"));
+        const role = String(await n.command("ROLE")).startsWith("master") ? "master" : "replica";
+        return `${role}:${list.split("\n").filter((line) => line.includes(" name=token-blacklist-reads ")).length}`;
+      }),
+    );
+    expect(reads.sort()).toEqual(["master:1", "master:1", "master:1", "replica:0", "replica:0", "replica:0"]);
+  });
+
   it("ends every race of a revoke and a restore of one subject with its copies wherever its entry is in force", async () => {
     const checksIn = (subject: EntryId) =>
       Array.from({ length: 48 }, (_, i) => keysFor({ jti: jtiId(`race-${i}`), subject, issuedAtMs: Date.now() - 60_000 }));
@@ -688,6 +700,19 @@ describe("One Redis specifics", () => {
       return now.length === 1 && now[0]!.id !== killed!.id && now[0]!.cmd === "mget";
     });
     expect(another).toBe(true);
+  });
+
+  it("follows ioredis: when its connection is replaced, the read connection is too, with no read asked", async () => {
+    const [reads] = await readConnections();
+    const ioredis = String(await own.command("CLIENT", "LIST"))
+      .split("\n")
+      .find((line) => line.includes(" user=svc ") && !line.includes(" name=token-blacklist-reads "));
+    await own.command("CLIENT", "KILL", "ID", /\bid=(\d+)/.exec(ioredis!)![1]!);
+    const replaced = await eventually(async () => {
+      const now = await readConnections();
+      return now.length === 1 && now[0]!.id !== reads!.id;
+    });
+    expect(replaced).toBe(true);
   });
 
   it("answers UNAVAILABLE while Redis is down and reads on a new connection once it is back", async () => {

@@ -1,6 +1,6 @@
 import type { Cluster } from "ioredis";
 import type { RedisTopology } from "../config.js";
-import { type MgetConnection, openMgetConnection, READS_CONNECTION_NAME } from "./mget-connection.js";
+import { type MgetConnection, MgetTimedOut, openMgetConnection, READS_CONNECTION_NAME } from "./mget-connection.js";
 
 /** A check's reads on a Cluster, by bucket: see {@link clusterReaders}. */
 export interface ClusterReaders {
@@ -28,7 +28,7 @@ const MIN_REFRESH_MS = 200;
  * connection to the bucket's master) is sent again through the Cluster
  * client, which follows the redirection or fails as it always did; one that
  * hangs uses up the call's deadline, and its connection is closed once
- * `timeoutMs` passes without a reply. A direct read answers only from a node
+ * `timeoutMs` passes without a reply (that read is not asked again). A direct read answers only from a node
  * that still serves the slot as its master (a replica answers MOVED), as the
  * Cluster client's do; connections are never reconnected, so a restarted
  * address is only used again once the map names it.
@@ -47,10 +47,20 @@ export async function clusterReaders(
   let refreshedAt = 0;
   let closed = false;
 
+  /** Opens under way, by address: the buckets a master serves share one. */
+  const opening = new Map<string, Promise<MgetConnection | undefined>>();
   /** A connection to `address`: the open one, or a new one (undefined if it cannot be made now). */
-  const connectionTo = async (address: string, host: string, port: number): Promise<MgetConnection | undefined> => {
+  const connectionTo = (address: string, host: string, port: number): Promise<MgetConnection | undefined> => {
     const known = connections.get(address);
-    if (known?.open) return known;
+    if (known?.open) return Promise.resolve(known);
+    let made = opening.get(address);
+    if (made === undefined) {
+      made = open(address, host, port).finally(() => opening.delete(address));
+      opening.set(address, made);
+    }
+    return made;
+  };
+  const open = async (address: string, host: string, port: number): Promise<MgetConnection | undefined> => {
     const made = await openMgetConnection({
       host,
       port,
@@ -70,6 +80,7 @@ export async function clusterReaders(
       byBucket = byBucket.map((c) => (c === made ? undefined : c));
       soon();
     });
+    connections.get(address)?.close(); // a closed one, replaced
     connections.set(address, made);
     return made;
   };
@@ -127,9 +138,9 @@ export async function clusterReaders(
         soon();
         return cluster.mget(...keys);
       }
-      return connection.mget(keys).catch(() => {
+      return connection.mget(keys).catch((err: unknown) => {
         soon();
-        return cluster.mget(...keys);
+        return err instanceof MgetTimedOut ? Promise.reject(err) : cluster.mget(...keys); // timed out: the call's deadline has passed
       });
     },
     close() {

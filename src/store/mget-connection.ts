@@ -1,13 +1,13 @@
 import { connect as connectTcp, type Socket } from "node:net";
 import { type ConnectionOptions, connect as connectTls } from "node:tls";
+import { parseReply, type RespReply } from "./resp-reply.js";
 
 /** Where and how {@link openMgetConnection} connects. */
 export interface MgetConnectionOptions {
   host: string;
   port: number;
-  /** Sent with AUTH (with the password) before any read. */
+  /** With {@link password}, AUTH before any read, as ioredis sends it: `AUTH user password` when a user is given, else `AUTH password`. */
   username?: string;
-  /** Sent with AUTH before any read. */
   password?: string;
   /** The connection's name in CLIENT LIST (CLIENT SETNAME), so operators can tell it apart; no spaces. */
   name?: string;
@@ -27,28 +27,28 @@ export const READS_CONNECTION_NAME = "token-blacklist-reads";
 /** A reply Redis sent as an error (MOVED, ASK, CLUSTERDOWN, NOAUTH...), or the connection failing under a read. */
 export class MgetFailed extends Error {}
 
+/** The connection closed because a read waited `replyTimeoutMs`: the caller's deadline has passed too, asking elsewhere is moot. */
+export class MgetTimedOut extends MgetFailed {}
+
 /** One connection to one Redis node that only reads, with MGET: see {@link openMgetConnection}. */
 export interface MgetConnection {
   /** The values under `keys`, in order (null where absent); rejects with {@link MgetFailed}. */
   mget(keys: readonly string[]): Promise<Array<string | null>>;
   /** False once the connection closed, for whatever reason; it never reconnects. */
   readonly open: boolean;
+  /** The server's `run_id` (INFO server), asked when the connection opened: which server process it reads from. */
+  readonly serverRunId: string;
   /** Called once when the connection closes (not when {@link close} is called). */
   onClosed(listener: () => void): void;
   close(): void;
 }
 
 interface Pending {
-  resolve(values: Array<string | null>): void;
+  /** Takes the command's reply; false if it is not a reply that command can get (the stream is then not trusted). */
+  settle(reply: RespReply): boolean;
   reject(err: Error): void;
   sentAtMs: number;
 }
-
-const CR = 0x0d;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const STAR = 0x2a;
-const ZERO = 0x30;
 
 /**
  * A plain RESP2 connection for a check's reads. Every MGET asked for in one
@@ -101,7 +101,7 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
       () => {
         watchdog = undefined;
         if (pending.length > 0 && Date.now() - pending[0]!.sentAtMs >= options.replyTimeoutMs) {
-          fail(new MgetFailed(`no reply within ${options.replyTimeoutMs} ms`));
+          fail(new MgetTimedOut(`no reply within ${options.replyTimeoutMs} ms`));
         } else armWatchdog();
       },
       Math.max(0, options.replyTimeoutMs - waited),
@@ -109,11 +109,21 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
     watchdog.unref();
   };
 
-  const send = (command: string): Promise<Array<string | null>> =>
+  /** Sends `words`; `accept` turns its reply into the answer, or returns undefined for a reply it cannot get. */
+  const send = <T>(words: readonly string[], accept: (reply: RespReply) => T | undefined): Promise<T> =>
     new Promise((resolve, reject) => {
       if (!open) return reject(new MgetFailed("connection closed"));
-      pending.push({ resolve, reject, sentAtMs: Date.now() });
-      out += command;
+      const settle = (reply: RespReply) => {
+        if (reply.kind === "error") reject(new MgetFailed(reply.message));
+        else {
+          const answer = accept(reply);
+          if (answer === undefined) return false;
+          resolve(answer);
+        }
+        return true;
+      };
+      pending.push({ settle, reject, sentAtMs: Date.now() });
+      out += command(words);
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flush);
@@ -125,13 +135,15 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
     const data = unparsed === undefined ? chunk : Buffer.concat([unparsed, chunk]);
     let at = 0;
     for (;;) {
-      const reply = parseReply(data, at);
-      if (reply === undefined) break;
-      at = reply.end;
+      const parsed = parseReply(data, at);
+      if (parsed === undefined) break;
+      at = parsed.end;
       const request = pending.shift();
       if (request === undefined) return fail(new MgetFailed("a reply nobody asked for"));
-      if (reply.error !== undefined) request.reject(new MgetFailed(reply.error));
-      else request.resolve(reply.values);
+      if (!request.settle(parsed.reply)) {
+        request.reject(new MgetFailed(`an unexpected ${parsed.reply.kind} reply`));
+        return fail(new MgetFailed(`an unexpected ${parsed.reply.kind} reply: closed`));
+      }
     }
     unparsed = at === data.length ? undefined : data.subarray(at);
     clearTimeout(watchdog);
@@ -141,14 +153,16 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
   socket.on("error", (err) => fail(new MgetFailed(err.message)));
   socket.on("close", () => fail(new MgetFailed("connection closed")));
 
+  let serverRunId = "";
   const connection: MgetConnection = {
-    mget: (keys) => {
-      let mget = `*${keys.length + 1}\r\n$4\r\nMGET\r\n`;
-      for (const key of keys) mget += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
-      return send(mget);
-    },
+    // One value a key, nothing else: a short or odd reply must never read as "not revoked".
+    mget: (keys) =>
+      send(["MGET", ...keys], (reply) => (reply.kind === "array" && reply.values.length === keys.length ? reply.values : undefined)),
     get open() {
       return open;
+    },
+    get serverRunId() {
+      return serverRunId;
     },
     onClosed(listener) {
       closedListener = listener;
@@ -174,12 +188,20 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
     };
     socket.once(options.tls === undefined ? "connect" : "secureConnect", () => {
       closedListener = undefined;
+      const ok = (reply: RespReply) => (reply.kind === "simple" ? true : undefined);
       const handshake: Array<Promise<unknown>> = [];
-      if (options.password !== undefined) {
-        handshake.push(send(command(["AUTH", ...(options.username ? [options.username] : []), options.password])));
+      if (options.username || options.password) {
+        const credentials = options.username ? [options.username, options.password ?? ""] : [options.password!];
+        handshake.push(send(["AUTH", ...credentials], ok));
       }
-      if (options.db !== undefined && options.db !== 0) handshake.push(send(command(["SELECT", String(options.db)])));
-      if (options.name !== undefined) handshake.push(send(command(["CLIENT", "SETNAME", options.name])));
+      if (options.db !== undefined && options.db !== 0) handshake.push(send(["SELECT", String(options.db)], ok));
+      // A name is a courtesy to operators: a user not allowed CLIENT SETNAME still reads.
+      if (options.name !== undefined) handshake.push(send(["CLIENT", "SETNAME", options.name], ok).catch(() => true));
+      handshake.push(
+        send(["INFO", "server"], (reply) =>
+          reply.kind === "bulk" ? (/^run_id:(\w+)/m.exec(reply.value ?? "")?.[1] ?? "") : undefined,
+        ).then((runId) => (serverRunId = runId)),
+      );
       Promise.all(handshake).then(ready, (err: Error) => {
         clearTimeout(timer);
         connection.close();
@@ -191,46 +213,7 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
 
 /** A command as RESP sends it: an array of bulk strings. */
 function command(words: readonly string[]): string {
-  return `*${words.length}\r\n${words.map((word) => `$${Buffer.byteLength(word)}\r\n${word}\r\n`).join("")}`;
-}
-
-/** One reply parsed from `data` at `at`: an MGET's values, "+OK", or an error; undefined when it has not all arrived. */
-function parseReply(data: Buffer, at: number): { end: number; values: Array<string | null>; error?: string } | undefined {
-  const end = lineEnd(data, at);
-  if (end === -1) return undefined;
-  const type = data[at];
-  if (type === MINUS) return { end: end + 2, values: [], error: data.toString("utf8", at + 1, end) };
-  if (type === PLUS) return { end: end + 2, values: [] };
-  if (type !== STAR) return { end: end + 2, values: [], error: `unexpected reply: ${data.toString("utf8", at, end)}` };
-  const count = integerAt(data, at + 1, end);
-  const values: Array<string | null> = [];
-  let next = end + 2;
-  for (let i = 0; i < count; i++) {
-    const headerEnd = lineEnd(data, next);
-    if (headerEnd === -1) return undefined;
-    const length = integerAt(data, next + 1, headerEnd);
-    next = headerEnd + 2;
-    if (length < 0) {
-      values.push(null);
-      continue;
-    }
-    if (next + length + 2 > data.length) return undefined;
-    values.push(data.toString("utf8", next, next + length));
-    next += length + 2;
-  }
-  return { end: next, values };
-}
-
-/** Where the line starting at `at` ends (its CR), or -1 while its CRLF has not all arrived. */
-function lineEnd(data: Buffer, at: number): number {
-  const end = data.indexOf(CR, at);
-  return end === -1 || end + 1 >= data.length ? -1 : end;
-}
-
-/** The decimal integer (maybe negative) in `data` from `from` to `to`. */
-function integerAt(data: Buffer, from: number, to: number): number {
-  const negative = data[from] === MINUS;
-  let value = 0;
-  for (let i = negative ? from + 1 : from; i < to; i++) value = value * 10 + (data[i]! - ZERO);
-  return negative ? -value : value;
+  let encoded = `*${words.length}\r\n`;
+  for (const word of words) encoded += `$${Buffer.byteLength(word)}\r\n${word}\r\n`;
+  return encoded;
 }
