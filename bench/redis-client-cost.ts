@@ -3,9 +3,9 @@
  * are sent: the CPU (user + system, this process) per check, with 32 checks
  * in flight, as Info issues them under load. It separates the client's own
  * cost from everything else a request pays, for the Redis rows of `npm run
- * bench` (see BENCHMARKS.md): ioredis (as Sentinel mode reads, and as one
- * Redis and the Cluster read before), ioredis's Cluster client, and the
- * plain connection the service reads on now (src/store/mget-connection.ts).
+ * bench` (see BENCHMARKS.md): ioredis (as the service read before), ioredis's
+ * Cluster client, and the plain connection the service reads on now
+ * (src/store/mget-connection.ts).
  * Reads only: each shape reads the keys a check would (token, jti,
  * subject), 120 tokens over 16 hash tags.
  *
@@ -86,7 +86,7 @@ const plainTag = () => "tbl:";
 const clusterTag = (bucket: number) => `tbl:{${bucket}}`;
 const rows: Array<[string, (i: number) => Promise<unknown>]> = [
   [
-    "one Redis, ioredis: MGET of 3 keys (Info on Sentinel)",
+    "one Redis, ioredis: MGET of 3 keys (Info before plain connections)",
     (i) => {
       const k = keysOf(i, plainTag, true);
       return plain.mget(k.token, k.jti, k.subject);

@@ -12,7 +12,7 @@ import {
   type TokenKeys,
 } from "../src/store/revocation-store.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { rawCommand, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startCluster, startSentinelSet, type TestCluster, type TestSentinelSet } from "./helpers/redis-topologies.js";
 import { eventually } from "./helpers/eventually.js";
 
@@ -730,5 +730,69 @@ describe("One Redis specifics", () => {
       return answered && now.length === 1 && now[0]!.id !== before!.id && now[0]!.cmd === "mget";
     });
     expect(back).toBe(true);
+  });
+});
+
+describe("Redis Sentinel specifics", () => {
+  let own: TestSentinelSet;
+  let store: RevocationStore;
+  beforeAll(async () => {
+    own = await startSentinelSet();
+    store = await openRedisStore({
+      topology: {
+        mode: "sentinel",
+        sentinels: own.sentinels.map((s) => ({ host: "127.0.0.1", port: s.port })),
+        masterName: own.masterName,
+        tls: false,
+      },
+      keyPrefix: "sentinel:",
+      timeoutMs: 1000,
+      historyMaxEvents: 1000,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await store.close();
+    await own.stop();
+  });
+
+  /** How many of the service's read connections each server holds, by the server's port. */
+  const readsOn = async () =>
+    new Map(
+      await Promise.all(
+        own.servers.map(
+          async (s) =>
+            [
+              s.port,
+              String(await s.command("CLIENT", "LIST"))
+                .split("\n")
+                .filter((line) => line.includes(" name=token-blacklist-reads ") && line.includes(" cmd=mget ")).length,
+            ] as const,
+        ),
+      ),
+    );
+
+  it("reads a check on a connection of its own to the master the sentinels name, and follows a failover", async () => {
+    const jti = jtiId();
+    await store.revoke(jti, revokeFor());
+    expect((await store.check(keysFor({ jti })))?.scope).toBe("jti");
+    const before = await own.currentMaster();
+    expect(await readsOn()).toEqual(new Map(own.servers.map((s) => [s.port, s === before ? 1 : 0])));
+
+    await rawCommand(own.sentinels[0]!.port, ["SENTINEL", "FAILOVER", own.masterName]);
+    const moved = await eventually(async () => (await own.currentMaster()) !== before, 20_000, 100);
+    expect(moved).toBe(true);
+    const after = await own.currentMaster();
+    const followed = await eventually(
+      async () => {
+        const verdict = await store.check(keysFor({ jti })).catch(() => "unavailable" as const);
+        if (verdict === "unavailable") return false;
+        expect(verdict?.scope).toBe("jti"); // never "not revoked", before, during or after
+        const reads = await readsOn();
+        return reads.get(after.port) === 1 && reads.get(before.port) === 0;
+      },
+      20_000,
+      50,
+    );
+    expect(followed).toBe(true);
   });
 });

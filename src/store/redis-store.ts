@@ -1,11 +1,11 @@
-import { Cluster, Redis } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
 import { eventFor } from "./audit-event.js";
 import { clusterLayout, type KeyLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
 import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
 import { clusterReaders } from "./cluster-readers.js";
-import { singleReader } from "./single-reader.js";
+import { masterReader, sentinelMaster, urlMaster } from "./master-reader.js";
 import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
 import {
   ChangeUnconfirmed,
@@ -238,7 +238,14 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     redis instanceof Cluster && topology.mode === "cluster"
       ? await clusterReaders(redis, layout.probes, topology, options.timeoutMs)
       : undefined;
-  const reader = redis instanceof Redis && topology.mode === "single" ? await singleReader(redis, options.timeoutMs) : undefined;
+  const reader =
+    redis instanceof Cluster
+      ? undefined
+      : await masterReader(
+          redis,
+          topology.mode === "sentinel" ? sentinelMaster(topology, options.timeoutMs) : urlMaster(redis),
+          options.timeoutMs,
+        );
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2

@@ -1,0 +1,148 @@
+import { Redis } from "ioredis";
+import type { RedisTopology } from "../config.js";
+import { type MgetConnection, MgetTimedOut, openMgetConnection, READS_CONNECTION_NAME } from "./mget-connection.js";
+
+/** A check's reads on one master (one Redis, or Sentinel's): see {@link masterReader}. */
+export interface MasterReader {
+  /** MGET of `keys`. */
+  mget(keys: string[]): Promise<Array<string | null>>;
+  close(): void;
+}
+
+/** After a plain connection failed or closed, a new one is tried at most this often. */
+const REOPEN_MS = 1000;
+
+/** Where the master is now: REDIS_URL's address, or what the sentinels say; undefined when that cannot be told now. */
+export type MasterLocator = () => Promise<{ host: string; port: number } | undefined>;
+
+/**
+ * A check's reads on one master sent on a plain connection of our own
+ * ({@link openMgetConnection}) to the server ioredis is connected to, with
+ * the same user, password, database and TLS options (ioredis's public
+ * `options`); `locate` says where that server is (REDIS_URL's address, or
+ * the master the sentinels name). A check then costs the client about a
+ * microsecond where ioredis's pipeline per batch cost about four (`npm run
+ * bench:redis-clients`). It is used only once the server's `run_id` matches
+ * the one ioredis's own connection reports, so a name that now resolves
+ * elsewhere (a moved DNS record) or a sentinel that already names a new
+ * master never splits reads from writes. Its life follows ioredis's
+ * connection: dropped when that one closes (an outage, a Sentinel switch),
+ * opened again when ioredis is ready again; one opened across such a change
+ * is thrown away. While it is not open, and for any read that fails on it,
+ * reads go through ioredis as before (which fails fast while disconnected);
+ * a read ioredis answered opens a new one, at most once every
+ * {@link REOPEN_MS}. A read that timed out is not asked again: the call's
+ * deadline has passed. Over a Unix socket, ioredis does all reads.
+ */
+export async function masterReader(redis: Redis, locate: MasterLocator, timeoutMs: number): Promise<MasterReader> {
+  const { username, password, db, tls, path } = redis.options;
+  if (path) return { mget: (keys) => redis.mget(...keys), close() {} };
+  let connection: MgetConnection | undefined;
+  /** Goes up whenever ioredis's connection closes or opens: a plain connection opened across a change is not used. */
+  let generation = 0;
+  let openedAt = 0;
+  let opening = false;
+  let closed = false;
+
+  const open = async (): Promise<void> => {
+    if (closed || opening || connection?.open) return;
+    opening = true;
+    openedAt = Date.now();
+    const started = generation;
+    const [made, ioredisRunId] = await Promise.all([
+      locate()
+        .then((address) =>
+          address === undefined
+            ? undefined
+            : openMgetConnection({
+                ...address,
+                ...(username ? { username } : {}),
+                ...(password ? { password } : {}),
+                ...(db === undefined ? {} : { db }),
+                ...(tls ? { tls: typeof tls === "object" ? tls : {} } : {}), // rediss:// sets it to true
+                name: READS_CONNECTION_NAME,
+                connectTimeoutMs: Math.max(timeoutMs, 2000),
+                replyTimeoutMs: timeoutMs,
+              }),
+        )
+        .catch(() => undefined),
+      redis.info("server").then(
+        (info) => /^run_id:(\w+)/m.exec(info)?.[1],
+        () => undefined,
+      ),
+    ]);
+    opening = false;
+    const usable =
+      made !== undefined && !closed && generation === started && made.serverRunId === ioredisRunId && ioredisRunId !== undefined;
+    if (usable) connection = made;
+    else made?.close();
+    if (!closed && generation !== started && redis.status === "ready") void open(); // ioredis moved on while this one opened
+  };
+  const onChange = () => {
+    generation++;
+    connection?.close();
+    connection = undefined;
+  };
+  const onReady = () => {
+    onChange();
+    void open();
+  };
+  redis.on("ready", onReady);
+  redis.on("close", onChange);
+  await open();
+
+  /** Through ioredis; once it answers, a new plain connection is due. */
+  const throughIoredis = async (keys: string[]) => {
+    const values = await redis.mget(...keys);
+    if (Date.now() - openedAt >= REOPEN_MS) void open();
+    return values;
+  };
+  return {
+    mget(keys) {
+      if (connection === undefined || !connection.open) return throughIoredis(keys);
+      return connection.mget(keys).catch((err: unknown) => (err instanceof MgetTimedOut ? Promise.reject(err) : throughIoredis(keys)));
+    },
+    close() {
+      closed = true;
+      redis.off("ready", onReady);
+      redis.off("close", onChange);
+      onChange();
+    },
+  };
+}
+
+/** The master REDIS_URL names: ioredis's own host and port. */
+export function urlMaster(redis: Redis): MasterLocator {
+  const { host, port } = redis.options;
+  return async () => ({ host: host ?? "localhost", port: port ?? 6379 });
+}
+
+/** The master the first sentinel that answers names now (SENTINEL GET-MASTER-ADDR-BY-NAME), on a short-lived connection. */
+export function sentinelMaster(topology: Extract<RedisTopology, { mode: "sentinel" }>, timeoutMs: number): MasterLocator {
+  return async () => {
+    for (const sentinel of topology.sentinels) {
+      const client = new Redis({
+        ...sentinel,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: Math.max(timeoutMs, 2000),
+        commandTimeout: timeoutMs,
+        ...(topology.sentinelPassword === undefined ? {} : { password: topology.sentinelPassword }),
+        ...(topology.tls ? { tls: {} } : {}),
+      });
+      client.on("error", () => {});
+      try {
+        await client.connect();
+        const address = (await client.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", topology.masterName)) as [string, string] | null;
+        if (address !== null) return { host: address[0], port: Number(address[1]) };
+      } catch {
+        // the next sentinel
+      } finally {
+        client.disconnect();
+      }
+    }
+    return undefined;
+  };
+}
