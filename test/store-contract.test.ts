@@ -784,11 +784,19 @@ describe("Redis Sentinel specifics", () => {
     const after = await own.currentMaster();
     const followed = await eventually(
       async () => {
-        const verdict = await store.check(keysFor({ jti })).catch(() => "unavailable" as const);
-        if (verdict === "unavailable") return false;
-        expect(verdict?.scope).toBe("jti"); // never "not revoked", before, during or after
+        // A revocation acknowledged now lands on the new master: read anywhere else, it would be missed.
+        const fresh = jtiId();
+        const acknowledged = await store.revoke(fresh, revokeFor()).then(
+          () => true,
+          () => false,
+        );
+        for (const id of acknowledged ? [jti, fresh] : [jti]) {
+          const verdict = await store.check(keysFor({ jti: id })).catch(() => "unavailable" as const);
+          if (verdict === "unavailable") return false;
+          expect(verdict?.scope).toBe("jti"); // never "not revoked", before, during or after
+        }
         const reads = await readsOn();
-        return reads.get(after.port) === 1 && reads.get(before.port) === 0;
+        return acknowledged && reads.get(after.port) === 1 && reads.get(before.port) === 0;
       },
       20_000,
       50,

@@ -117,18 +117,29 @@ export function urlMaster(redis: Redis): MasterLocator {
   return async () => ({ host: host ?? "localhost", port: port ?? 6379 });
 }
 
-/** The master the first sentinel that answers names now (SENTINEL GET-MASTER-ADDR-BY-NAME), on a short-lived connection. */
+/**
+ * The master the sentinels name now (SENTINEL GET-MASTER-ADDR-BY-NAME), each
+ * asked on a short-lived connection (their password, and TLS with
+ * REDIS_TLS, as ioredis asks them). Each call starts with the next sentinel
+ * in turn, so one that names a stale master (its address then fails the
+ * run_id check) holds up no more than its share of attempts; one call gives
+ * up after max(STORE_TIMEOUT_MS, 2 s) in all.
+ */
 export function sentinelMaster(topology: Extract<RedisTopology, { mode: "sentinel" }>, timeoutMs: number): MasterLocator {
+  let turn = 0;
   return async () => {
-    for (const sentinel of topology.sentinels) {
+    const until = Date.now() + Math.max(timeoutMs, 2000);
+    const first = turn++;
+    for (let i = 0; i < topology.sentinels.length && Date.now() < until; i++) {
+      const sentinel = topology.sentinels[(first + i) % topology.sentinels.length]!;
       const client = new Redis({
         ...sentinel,
         lazyConnect: true,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
-        connectTimeout: Math.max(timeoutMs, 2000),
-        commandTimeout: timeoutMs,
+        connectTimeout: until - Date.now(),
+        commandTimeout: Math.max(1, until - Date.now()),
         ...(topology.sentinelPassword === undefined ? {} : { password: topology.sentinelPassword }),
         ...(topology.tls ? { tls: {} } : {}),
       });

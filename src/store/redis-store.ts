@@ -152,6 +152,27 @@ type ScriptedClient = RedisClient & {
 };
 
 /**
+ * Where a check's MGET goes: on a Cluster, to the master serving its bucket
+ * ({@link clusterReaders}); otherwise to the master (REDIS_URL's, or the one
+ * the sentinels name: {@link masterReader}). Both on plain connections of
+ * their own, ioredis when those fail.
+ */
+async function openCheckReads(
+  redis: RedisClient,
+  topology: RedisTopology,
+  layout: KeyLayout,
+  timeoutMs: number,
+): Promise<{ mget(bucket: number, keys: string[]): Promise<Array<string | null>>; close(): void }> {
+  if (redis instanceof Cluster) {
+    if (topology.mode !== "cluster") throw new Error("a Cluster client without a Cluster topology");
+    return clusterReaders(redis, layout.probes, topology, timeoutMs);
+  }
+  const locate = topology.mode === "sentinel" ? sentinelMaster(topology, timeoutMs) : urlMaster(redis);
+  const reader = await masterReader(redis, locate, timeoutMs);
+  return { mget: (_bucket, keys) => reader.mget(keys), close: () => reader.close() };
+}
+
+/**
  * Revocations in Redis (one server, a Sentinel-watched master, or a Cluster),
  * shared by every instance that points at it. One key an entry: "1" for
  * tokens and jtis, the cutoff in ms for subjects, with a PX TTL that ends when
@@ -234,18 +255,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   }
   await backfillIndexes(redis, layout, options.keyPrefix, guard);
   const topology = options.topology;
-  const readers =
-    redis instanceof Cluster && topology.mode === "cluster"
-      ? await clusterReaders(redis, layout.probes, topology, options.timeoutMs)
-      : undefined;
-  const reader =
-    redis instanceof Cluster
-      ? undefined
-      : await masterReader(
-          redis,
-          topology.mode === "sentinel" ? sentinelMaster(topology, options.timeoutMs) : urlMaster(redis),
-          options.timeoutMs,
-        );
+  const checkReads = await openCheckReads(redis, topology, layout, options.timeoutMs);
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
@@ -296,9 +306,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     const names = [layout.entry(keys.token, bucket)];
     if (keys.jti !== undefined) names.push(layout.entry(keys.jti, bucket));
     if (keys.subject !== undefined) names.push(layout.subjectCopy(keys.subject, bucket));
-    if (readers !== undefined) return guard(readers.mget(bucket, names));
-    if (reader !== undefined) return guard(reader.mget(names));
-    return guard(names.length === 1 ? redis.get(names[0]!).then((value) => [value]) : redis.mget(...names));
+    return guard(checkReads.mget(bucket, names));
   };
 
   /** Adds an entry with its event (a subject's: its copies first, see {@link copySubject}). */
@@ -393,8 +401,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     },
     async close() {
       changeLog.close();
-      readers?.close();
-      reader?.close();
+      checkReads.close();
       await Promise.all([...new Set([redis, writer])].map((client) => client.quit().catch(() => client.disconnect())));
     },
   };

@@ -54,7 +54,8 @@ export async function connectRedis(topology: RedisTopology, timeoutMs: number): 
         name: topology.masterName,
         ...(topology.password === undefined ? {} : { password: topology.password }),
         ...(topology.sentinelPassword === undefined ? {} : { sentinelPassword: topology.sentinelPassword }),
-        ...(topology.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+        // REDIS_TLS: TLS to the master and replicas, and to the sentinels (sentinelTLS; without it ioredis asks them in the clear).
+        ...(topology.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
         failoverDetector: true,
         reconnectOnError: reconnectOnReadonly,
         retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
