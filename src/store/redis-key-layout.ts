@@ -99,10 +99,12 @@ export function singleLayout(prefix: string): KeyLayout {
 export function clusterLayout(prefix: string): KeyLayout {
   const tag = (bucket: number) => `${prefix}{${bucket}}`;
   const buckets = Array.from({ length: CLUSTER_BUCKETS }, (_, bucket) => bucket);
+  const tags = buckets.map(tag); // built once: a check names three keys
+  const copyTags = buckets.map((bucket) => `${tag(bucket)}~`);
   return {
     bucketOf,
-    entry: (entryKey, bucket) => tag(bucket) + entryKey,
-    subjectCopy: (entryKey, bucket) => `${tag(bucket)}~${entryKey}`,
+    entry: (entryKey, bucket) => tags[bucket] + entryKey,
+    subjectCopy: (entryKey, bucket) => copyTags[bucket] + entryKey,
     buckets: CLUSTER_BUCKETS,
     parseEntry(redisKey) {
       const match = /^\{([0-9]{1,2})\}/.exec(redisKey.slice(prefix.length));
