@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RedisTopology } from "../src/config.js";
 import { openRedisStore } from "../src/store/redis-store.js";
 import {
   InvalidCursor,
@@ -561,17 +562,16 @@ describe("Redis specifics", () => {
   });
 });
 
+/** A store of a describe block's own on `topology`: 1 s deadlines, 1000 events kept. */
+const specStore = (topology: RedisTopology, keyPrefix: string) =>
+  openRedisStore({ topology, keyPrefix, timeoutMs: 1000, historyMaxEvents: 1000 });
+
 describe("Redis Cluster specifics", () => {
   let own: TestCluster;
   let store: RevocationStore;
   beforeAll(async () => {
     own = await startCluster();
-    store = await openRedisStore({
-      topology: { mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false },
-      keyPrefix: "spec:",
-      timeoutMs: 1000,
-      historyMaxEvents: 1000,
-    });
+    store = await specStore({ mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false }, "spec:");
   }, 60_000);
   afterAll(async () => {
     await store.close();
@@ -628,12 +628,7 @@ describe("Redis Cluster specifics", () => {
     await master.command("DEL", marker);
     try {
       await expect(
-        openRedisStore({
-          topology: { mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false },
-          keyPrefix: "spec:",
-          timeoutMs: 1000,
-          historyMaxEvents: 1000,
-        }),
+        specStore({ mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false }, "spec:"),
       ).rejects.toThrow(/^REDIS_CLUSTER_NODES: the Cluster holds revocations in another key layout/);
     } finally {
       await master.command("SET", marker, "2");
@@ -660,12 +655,7 @@ describe("One Redis specifics", () => {
     own = await startRedis();
     // The service's own user, in database 3: its read connection must log in and SELECT as ioredis does.
     await own.command("ACL", "SETUSER", "svc", "on", ">sesame", "~*", "&*", "+@all");
-    store = await openRedisStore({
-      topology: { mode: "single", url: `redis://svc:sesame@127.0.0.1:${own.port}/3` },
-      keyPrefix: "one:",
-      timeoutMs: 1000,
-      historyMaxEvents: 1000,
-    });
+    store = await specStore({ mode: "single", url: `redis://svc:sesame@127.0.0.1:${own.port}/3` }, "one:");
   });
   afterAll(async () => {
     await store.close();
@@ -738,17 +728,8 @@ describe("Redis Sentinel specifics", () => {
   let store: RevocationStore;
   beforeAll(async () => {
     own = await startSentinelSet();
-    store = await openRedisStore({
-      topology: {
-        mode: "sentinel",
-        sentinels: own.sentinels.map((s) => ({ host: "127.0.0.1", port: s.port })),
-        masterName: own.masterName,
-        tls: false,
-      },
-      keyPrefix: "sentinel:",
-      timeoutMs: 1000,
-      historyMaxEvents: 1000,
-    });
+    const sentinels = own.sentinels.map((s) => ({ host: "127.0.0.1", port: s.port }));
+    store = await specStore({ mode: "sentinel", sentinels, masterName: own.masterName, tls: false }, "sentinel:");
   }, 60_000);
   afterAll(async () => {
     await store.close();
