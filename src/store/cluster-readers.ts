@@ -1,8 +1,8 @@
 import type { Cluster } from "ioredis";
 import type { RedisTopology } from "../config.js";
-import { type MgetConnection, MgetTimedOut, openMgetConnection, READS_CONNECTION_NAME } from "./mget-connection.js";
+import { checkReadOptions, type MgetConnection, MgetTimedOut, openMgetConnection } from "./mget-connection.js";
 
-/** A check's reads on a Cluster, by bucket: see {@link clusterReaders}. */
+/** A check's reads by bucket: on a Cluster, see {@link clusterReaders}; on one master the bucket does not matter. */
 export interface ClusterReaders {
   /** MGET of keys that all live in `bucket`'s slot. */
   mget(bucket: number, keys: string[]): Promise<Array<string | null>>;
@@ -66,9 +66,7 @@ export async function clusterReaders(
       port,
       ...(topology.password === undefined ? {} : { password: topology.password }),
       ...(topology.tls ? { tls: {} } : {}),
-      name: READS_CONNECTION_NAME,
-      connectTimeoutMs: Math.max(timeoutMs, 2000),
-      replyTimeoutMs: timeoutMs,
+      ...checkReadOptions(timeoutMs),
     }).catch(() => undefined);
     if (made === undefined) return undefined;
     if (closed) {

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
-import { type MgetConnection, MgetTimedOut, openMgetConnection, READS_CONNECTION_NAME } from "./mget-connection.js";
+import { checkReadOptions, type MgetConnection, MgetTimedOut, openMgetConnection, runIdOf } from "./mget-connection.js";
 
 /** A check's reads on one master (one Redis, or Sentinel's): see {@link masterReader}. */
 export interface MasterReader {
@@ -60,16 +60,11 @@ export async function masterReader(redis: Redis, locate: MasterLocator, timeoutM
                 ...(password ? { password } : {}),
                 ...(db === undefined ? {} : { db }),
                 ...(tls ? { tls: typeof tls === "object" ? tls : {} } : {}), // rediss:// sets it to true
-                name: READS_CONNECTION_NAME,
-                connectTimeoutMs: Math.max(timeoutMs, 2000),
-                replyTimeoutMs: timeoutMs,
+                ...checkReadOptions(timeoutMs),
               }),
         )
         .catch(() => undefined),
-      redis.info("server").then(
-        (info) => /^run_id:(\w+)/m.exec(info)?.[1],
-        () => undefined,
-      ),
+      redis.info("server").then(runIdOf, () => undefined),
     ]);
     opening = false;
     const usable =
@@ -138,7 +133,7 @@ export function sentinelMaster(topology: Extract<RedisTopology, { mode: "sentine
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
-        connectTimeout: until - Date.now(),
+        connectTimeout: Math.max(1, until - Date.now()),
         commandTimeout: Math.max(1, until - Date.now()),
         ...(topology.sentinelPassword === undefined ? {} : { password: topology.sentinelPassword }),
         ...(topology.tls ? { tls: {} } : {}),

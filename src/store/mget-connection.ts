@@ -21,8 +21,19 @@ export interface MgetConnectionOptions {
   replyTimeoutMs: number;
 }
 
-/** What the service's read connections are called in CLIENT LIST. */
-export const READS_CONNECTION_NAME = "token-blacklist-reads";
+/**
+ * How the service opens a check's read connection, whatever its topology:
+ * named `token-blacklist-reads` in CLIENT LIST, connecting within
+ * max(STORE_TIMEOUT_MS, 2 s), closed when a read waits STORE_TIMEOUT_MS.
+ */
+export function checkReadOptions(timeoutMs: number): Pick<MgetConnectionOptions, "name" | "connectTimeoutMs" | "replyTimeoutMs"> {
+  return { name: "token-blacklist-reads", connectTimeoutMs: Math.max(timeoutMs, 2000), replyTimeoutMs: timeoutMs };
+}
+
+/** The `run_id` in an INFO server reply: which server process answered. */
+export function runIdOf(info: string): string | undefined {
+  return /^run_id:(\w+)/m.exec(info)?.[1];
+}
 
 /** A reply Redis sent as an error (MOVED, ASK, CLUSTERDOWN, NOAUTH...), or the connection failing under a read. */
 export class MgetFailed extends Error {}
@@ -54,7 +65,7 @@ interface Pending {
  * A plain RESP2 connection for a check's reads. Every MGET asked for in one
  * event-loop turn leaves in one write at the end of the turn (setImmediate),
  * and replies are parsed as they come; nothing else is spoken on it but AUTH,
- * SELECT and CLIENT SETNAME when it opens. It exists because ioredis pays for
+ * SELECT, CLIENT SETNAME and INFO server (its run_id) when it opens. It exists because ioredis pays for
  * a Pipeline object and its commands on every batch: about 4 us a check on
  * one Redis and 6 on a Cluster (where a turn's checks make a batch per
  * master), against about 1 and 1.6 on this connection (`npm run
@@ -198,9 +209,9 @@ export function openMgetConnection(options: MgetConnectionOptions): Promise<Mget
       // A name is a courtesy to operators: a user not allowed CLIENT SETNAME still reads.
       if (options.name !== undefined) handshake.push(send(["CLIENT", "SETNAME", options.name], ok).catch(() => true));
       handshake.push(
-        send(["INFO", "server"], (reply) =>
-          reply.kind === "bulk" ? (/^run_id:(\w+)/m.exec(reply.value ?? "")?.[1] ?? "") : undefined,
-        ).then((runId) => (serverRunId = runId)),
+        send(["INFO", "server"], (reply) => (reply.kind === "bulk" ? (runIdOf(reply.value ?? "") ?? "") : undefined)).then(
+          (runId) => (serverRunId = runId),
+        ),
       );
       Promise.all(handshake).then(ready, (err: Error) => {
         clearTimeout(timer);

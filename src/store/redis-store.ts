@@ -4,7 +4,7 @@ import { eventFor } from "./audit-event.js";
 import { clusterLayout, type KeyLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
 import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
-import { clusterReaders } from "./cluster-readers.js";
+import { type ClusterReaders, clusterReaders } from "./cluster-readers.js";
 import { masterReader, sentinelMaster, urlMaster } from "./master-reader.js";
 import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
 import {
@@ -157,12 +157,7 @@ type ScriptedClient = RedisClient & {
  * the sentinels name: {@link masterReader}). Both on plain connections of
  * their own, ioredis when those fail.
  */
-async function openCheckReads(
-  redis: RedisClient,
-  topology: RedisTopology,
-  layout: KeyLayout,
-  timeoutMs: number,
-): Promise<{ mget(bucket: number, keys: string[]): Promise<Array<string | null>>; close(): void }> {
+async function openCheckReads(redis: RedisClient, topology: RedisTopology, layout: KeyLayout, timeoutMs: number): Promise<ClusterReaders> {
   if (redis instanceof Cluster) {
     if (topology.mode !== "cluster") throw new Error("a Cluster client without a Cluster topology");
     return clusterReaders(redis, layout.probes, topology, timeoutMs);
@@ -254,8 +249,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     });
   }
   await backfillIndexes(redis, layout, options.keyPrefix, guard);
-  const topology = options.topology;
-  const checkReads = await openCheckReads(redis, topology, layout, options.timeoutMs);
+  const checkReads = await openCheckReads(redis, options.topology, layout, options.timeoutMs);
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
