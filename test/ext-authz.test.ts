@@ -4,7 +4,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckRequestSchema, type CheckResponse, CheckResponseSchema } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { fingerprint } from "../src/jwt/fingerprint.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { PERSISTENT, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
 
@@ -15,7 +15,7 @@ const run = promisify(execFile);
 let redis: TestRedis;
 let service: TestService;
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await startRedis(PERSISTENT); // restarted after an outage, it must come back with its data
   service = await startService({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: "extauthz:", STORE_TIMEOUT_MS: "300" });
 });
 afterAll(async () => {

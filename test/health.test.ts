@@ -2,7 +2,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/health/v1/health_pb.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { PERSISTENT, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startService, type TestService } from "./helpers/service.js";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -13,7 +13,7 @@ let redis: TestRedis;
 let service: TestService;
 
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await startRedis(PERSISTENT); // restarted after an outage, it must come back with its data
   service = await startService({ REDIS_URL: redis.url, STORE_TIMEOUT_MS: "300" });
 });
 afterAll(async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "./helpers/eventually.js";
-import { freePort, startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { freePort, PERSISTENT, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
 
@@ -21,7 +21,7 @@ let dir: string;
 const seen: Array<{ path: string; subject: string | undefined; jti: string | undefined }> = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await startRedis(PERSISTENT); // restarted after an outage, it must come back with its data
   service = await startService({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: "nginx:", STORE_TIMEOUT_MS: "300" });
   upstream = http.createServer((req, res) => {
     seen.push({ path: req.url ?? "", subject: req.headers["x-token-subject"] as string, jti: req.headers["x-token-jti"] as string });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fingerprint } from "../src/jwt/fingerprint.js";
 import { eventually } from "./helpers/eventually.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { PERSISTENT, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
 
@@ -11,7 +11,7 @@ const CLIENT = { id: "resource-server", secret: "rs-secret with spaces & symbols
 let redis: TestRedis;
 let service: TestService;
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await startRedis(PERSISTENT); // restarted after an outage, it must come back with its data
   service = await startService({
     REDIS_URL: redis.url,
     REDIS_KEY_PREFIX: "oauth:",

@@ -14,7 +14,7 @@ import { errorInfoOf } from "./helpers/clients.js";
 import { eventually } from "./helpers/eventually.js";
 import { FeedReader } from "./helpers/feed-reader.js";
 import { parsePrometheus, sampleValue } from "./helpers/prometheus.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { PERSISTENT, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startCluster, type TestCluster } from "./helpers/redis-topologies.js";
 import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
 import { ISSUER, SECRET, mint } from "./helpers/tokens.js";
@@ -349,7 +349,7 @@ describe("REVOCATION_CACHE=mirror", () => {
   let mirror: TestService;
   let ownRedis: TestRedis;
   beforeAll(async () => {
-    ownRedis = await startRedis();
+    ownRedis = await startRedis(PERSISTENT); // restarted after an outage, it must come back with its data
     writer = await startService({ REDIS_URL: ownRedis.url });
     mirror = await startService({
       REDIS_URL: ownRedis.url,

@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RedisTopology } from "../src/config.js";
+import { bucketOf, CLUSTER_BUCKETS } from "../src/store/redis-key-layout.js";
 import { openRedisStore } from "../src/store/redis-store.js";
 import {
   InvalidCursor,
+  StoreUnavailable,
   entryKey,
   type AuditEvent,
   type EntryId,
@@ -13,7 +15,7 @@ import {
   type TokenKeys,
 } from "../src/store/revocation-store.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
-import { rawCommand, startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { rawCommand, PERSISTENT, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { startCluster, startSentinelSet, type TestCluster, type TestSentinelSet } from "./helpers/redis-topologies.js";
 import { eventually } from "./helpers/eventually.js";
 
@@ -566,6 +568,62 @@ describe("Redis specifics", () => {
 const specStore = (topology: RedisTopology, keyPrefix: string) =>
   openRedisStore({ topology, keyPrefix, timeoutMs: 1000, historyMaxEvents: 1000 });
 
+/** The error of a call that finds the store's data gone where `marker` should be. */
+const lostAt = (marker: string) =>
+  new RegExp(`^Redis holds none of the store's data here \\(its marker ${marker.replace(/[{}]/g, "\\$&")} is missing\\)`);
+const anyLost = /^Redis holds none of the store's data here/;
+/** What a check answers: the scope that refused it, "not revoked", or the error's message. */
+const verdictOf = (store: RevocationStore, keys: TokenKeys) =>
+  store.check(keys).then(
+    (match) => match?.scope ?? "not revoked",
+    (err: Error) => err.message,
+  );
+
+describe("A Redis that lost the store's data", () => {
+  it("is refused by every read and write, never read as nothing revoked, until a service starts afresh on it", async () => {
+    const server = await startRedis(); // no persistence: restarted, it comes back empty
+    const topology: RedisTopology = { mode: "single", url: server.url };
+    const store = await specStore(topology, "lost:");
+    try {
+      const jti = jtiId();
+      const token = keysFor({ jti, subject: subjectId(), issuedAtMs: Date.now() - 1000 });
+      await store.revoke(jti, revokeFor());
+      expect(await verdictOf(store, token)).toBe("jti");
+      const position = await store.log.head();
+
+      await server.kill();
+      await server.restart();
+      const lost = lostAt("lost:index-ready");
+      const verdicts: string[] = [];
+      const refused = await eventually(async () => {
+        verdicts.push(await verdictOf(store, token));
+        return lost.test(verdicts.at(-1)!);
+      });
+      expect(refused).toBe(true);
+      expect(verdicts).not.toContain("not revoked");
+      await expect(store.revoke(jtiId(), revokeFor())).rejects.toThrow(lost);
+      await expect(store.revoke(subjectId(), revokeFor(inOneHour(), Date.now()))).rejects.toThrow(lost);
+      await expect(store.restore(jti, admin)).rejects.toThrow(lost);
+      await expect(store.lookup(jti)).rejects.toThrow(lost);
+      await expect(store.ping()).rejects.toThrow(lost);
+      await expect(store.log.head()).rejects.toThrow(lost);
+      await expect(store.log.entries()).rejects.toThrow(lost);
+      await expect(store.log.changesAfter(position, 10)).rejects.toThrow(lost);
+      expect(await server.command("KEYS", "lost:*")).toEqual(["lost:ready-probe"]); // the refused writes wrote nothing
+
+      // A service started on it now takes it for a new, empty store: what the revocation said is gone.
+      const restarted = await specStore(topology, "lost:");
+      await restarted.close();
+      expect(await verdictOf(store, token)).toBe("not revoked");
+      await store.revoke(jti, revokeFor());
+      expect(await verdictOf(store, token)).toBe("jti");
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
 describe("Redis Cluster specifics", () => {
   let own: TestCluster;
   let store: RevocationStore;
@@ -646,13 +704,37 @@ describe("Redis Cluster specifics", () => {
     await store.restore(subject, admin);
     expect(await eventually(async () => (await copies()) === 0)).toBe(true);
   });
+
+  it("refuses the buckets of a master that lost its data and answers the others' (last: it flushes a master)", async () => {
+    const victim = await own.masterOf("{0}");
+    const onVictim = await Promise.all(Array.from({ length: CLUSTER_BUCKETS }, async (_, b) => (await own.masterOf(`{${b}}`)) === victim));
+    /** A check whose bucket's master is (or is not) the victim. */
+    const checkOn = (victimsBucket: boolean) => {
+      for (;;) {
+        const jti = jtiId();
+        if (onVictim[bucketOf(entryKey(jti))] === victimsBucket) return { jti, keys: keysFor({ jti }), bucket: bucketOf(entryKey(jti)) };
+      }
+    };
+    const [lostOne, keptOne] = [checkOn(true), checkOn(false)];
+    await Promise.all([store.revoke(lostOne.jti, revokeFor()), store.revoke(keptOne.jti, revokeFor())]);
+    await victim.command("FLUSHALL");
+    expect(await verdictOf(store, lostOne.keys)).toMatch(lostAt(`spec:{${lostOne.bucket}}index-ready`));
+    expect(await verdictOf(store, keptOne.keys)).toBe("jti");
+    await expect(store.revoke(checkOn(true).jti, revokeFor())).rejects.toThrow(anyLost);
+    await expect(store.ping()).rejects.toThrow(anyLost);
+    // A service started now sets the store up again, empty where the data was lost.
+    await (
+      await specStore({ mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false }, "spec:")
+    ).close();
+    expect([await verdictOf(store, lostOne.keys), await verdictOf(store, keptOne.keys)]).toEqual(["not revoked", "jti"]);
+  });
 });
 
 describe("One Redis specifics", () => {
   let own: TestRedis;
   let store: RevocationStore;
   beforeAll(async () => {
-    own = await startRedis();
+    own = await startRedis(PERSISTENT); // restarted after an outage, it must come back with its data
     // The service's own user, in database 3: its read connection must log in and SELECT as ioredis does.
     await own.command("ACL", "SETUSER", "svc", "on", ">sesame", "~*", "&*", "+@all");
     store = await specStore({ mode: "single", url: `redis://svc:sesame@127.0.0.1:${own.port}/3` }, "one:");
@@ -783,5 +865,45 @@ describe("Redis Sentinel specifics", () => {
       50,
     );
     expect(followed).toBe(true);
+  });
+
+  it("refuses an empty master the sentinels name (the killed master restarted empty, named by a sentinel that missed the failover), and leaves it once they name the real one", async () => {
+    const jti = jtiId();
+    await store.revoke(jti, revokeFor());
+    const keys = keysFor({ jti });
+    expect(await verdictOf(store, keys)).toBe("jti");
+    const master = await own.currentMaster();
+    const empty = await startRedis();
+    /** Every sentinel watches the server on `port` as the master. */
+    const name = async (port: number) => {
+      for (const sentinel of own.sentinels) {
+        await rawCommand(sentinel.port, ["SENTINEL", "REMOVE", own.masterName]);
+        await rawCommand(sentinel.port, ["SENTINEL", "MONITOR", own.masterName, "127.0.0.1", String(port), "2"]);
+        await rawCommand(sentinel.port, ["SENTINEL", "SET", own.masterName, "down-after-milliseconds", "1000"]);
+      }
+    };
+    try {
+      await name(empty.port);
+      await master.command("CLIENT", "KILL", "TYPE", "normal"); // ioredis asks the sentinels again: they name the empty one
+      const verdicts: string[] = [];
+      const refused = await eventually(async () => {
+        verdicts.push(await verdictOf(store, keys));
+        return lostAt("sentinel:index-ready").test(verdicts.at(-1)!);
+      });
+      expect(refused).toBe(true);
+      // Refused there, or while the store asks the sentinels again: never acknowledged on the empty master.
+      await expect(store.revoke(jtiId(), revokeFor())).rejects.toBeInstanceOf(StoreUnavailable);
+
+      await name(master.port);
+      // No connection of its own closes: the store asks the sentinels again by itself.
+      const back = await eventually(async () => {
+        verdicts.push(await verdictOf(store, keys));
+        return verdicts.at(-1) === "jti";
+      }, 10_000);
+      expect(back).toBe(true);
+      expect(verdicts).not.toContain("not revoked");
+    } finally {
+      await empty.stop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bearer, grpcJsClient, restCall, restHttp1Client, type Outcome, type TokenClient } from "./helpers/clients.js";
-import { startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { PERSISTENT, startRedis, type TestRedis } from "./helpers/redis-server.js";
 import { ADMIN_KEY, startService, type TestService } from "./helpers/service.js";
 import { mint } from "./helpers/tokens.js";
 import { eventually } from "./helpers/eventually.js";
@@ -28,7 +28,7 @@ describe("fail closed (the default)", () => {
 
   beforeAll(async () => {
     // AOF with fsync on every write: what an acknowledged revocation needs to survive a crash.
-    redis = await startRedis(["--appendonly", "yes", "--appendfsync", "always"]);
+    redis = await startRedis(PERSISTENT);
     service = await startService({ REDIS_URL: redis.url, STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) });
     rest = restHttp1Client(service.baseUrl);
     grpc = grpcJsClient(service.port);

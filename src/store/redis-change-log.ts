@@ -4,16 +4,19 @@ import { eventOfFields } from "./redis-event-fields.js";
 import type { KeyLayout } from "./redis-key-layout.js";
 import { mastersOf, type RedisClient } from "./redis-topology.js";
 import type { ChangeLog, Entry, LoggedChange, LogPosition } from "./revocation-store.js";
+import { requireMarkerLua, StoreLost } from "./store-markers.js";
 
 /**
  * The changes after an id in one stream, and whether the log still holds
  * them all: atomically, so a trim between the two answers cannot hide a gap.
- * KEYS: stream. ARGV: id ("0-0": the stream was empty), count. Returns
+ * Refused where the stream's bucket has lost its marker (a wiped stream is
+ * not one where nothing happened). KEYS: stream, marker. ARGV: id ("0-0":
+ * the stream was empty), count. Returns
  * {held (1/0), entries}. The id is held while it is still in the stream;
  * "0-0" while nothing was ever trimmed (entries-added equals the length).
  */
 const CHANGES_AFTER = `
-local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+${requireMarkerLua(2)}local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {ARGV[1] == '0-0' and 1 or 0, entries}
 end
@@ -45,7 +48,7 @@ return redis.call('ZADD', KEYS[2], 'NX', score, ARGV[1])
 `;
 
 type LogClient = RedisClient & {
-  tbChangesAfter(stream: string, id: string, count: number): Promise<[0 | 1, Array<[string, string[]]>]>;
+  tbChangesAfter(stream: string, marker: string, id: string, count: number): Promise<[0 | 1, Array<[string, string[]]>]>;
   tbBackfill(entry: string, index: string, entryKey: string): Promise<number>;
 };
 
@@ -58,8 +61,10 @@ const STREAM_ID = /^([0-9]{1,20})-([0-9]{1,20})$/;
  * The Redis store's {@link ChangeLog}: positions are the audit streams' last
  * ids, changes are read from the streams, entries in force from the indexes
  * the change scripts keep (one sorted set per bucket, member: entry key,
- * score: expiry), and the change scripts' PUBLISH wakes followers. `guard`
- * bounds each call by STORE_TIMEOUT_MS.
+ * score: expiry), and the change scripts' PUBLISH wakes followers. A
+ * bucket without its marker fails every read ({@link StoreLost}): an empty
+ * index or stream there is lost data, not an empty log. `guard` bounds each
+ * call by STORE_TIMEOUT_MS.
  */
 export function redisChangeLog(
   redis: RedisClient,
@@ -67,9 +72,16 @@ export function redisChangeLog(
   guard: <T>(command: Promise<T>) => Promise<T>,
 ): { log: ChangeLog; close(): void } {
   const client = redis as LogClient;
-  client.defineCommand("tbChangesAfter", { numberOfKeys: 1, lua: CHANGES_AFTER });
+  client.defineCommand("tbChangesAfter", { numberOfKeys: 2, lua: CHANGES_AFTER });
   const listeners = new Set<() => void>();
   let subscriber: RedisClient | undefined;
+
+  /** Fails unless every bucket in `buckets` still has its marker. */
+  const requireMarkers = async (buckets: readonly number[]): Promise<void> => {
+    const present = await guard(Promise.all(buckets.map((bucket) => client.exists(layout.markers[bucket]!))));
+    const missing = present.indexOf(0);
+    if (missing >= 0) throw new StoreLost(layout.markers[buckets[missing]!]!);
+  };
 
   /** The entries of one bucket's index that have not expired, with subject cutoffs read from their keys. */
   const bucketEntries = async (bucket: number, now: number): Promise<Array<[string, Entry]>> => {
@@ -103,12 +115,16 @@ export function redisChangeLog(
         entries.push([key, { issuedBeforeMs: Number(cutoff), expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined }]);
       });
     }
+    await requireMarkers([bucket]); // after the scan: the index read is the store's, not a wiped one's
     return entries;
   };
 
   const log: ChangeLog = {
     async head() {
-      const last = await guard(Promise.all(layout.streams.map((stream) => client.xrevrange(stream, "+", "-", "COUNT", 1))));
+      const [last] = await Promise.all([
+        guard(Promise.all(layout.streams.map((stream) => client.xrevrange(stream, "+", "-", "COUNT", 1)))),
+        requireMarkers(layout.streams.map((_, bucket) => bucket)),
+      ]);
       return last.map((entries) => entries[0]?.[0] ?? "0-0");
     },
     async entries() {
@@ -118,7 +134,9 @@ export function redisChangeLog(
     },
     async changesAfter(position: LogPosition, limit: number) {
       const perStream = Math.max(1, Math.ceil(limit / layout.streams.length));
-      const replies = await guard(Promise.all(layout.streams.map((stream, i) => client.tbChangesAfter(stream, position[i]!, perStream))));
+      const replies = await guard(
+        Promise.all(layout.streams.map((stream, i) => client.tbChangesAfter(stream, layout.markers[i]!, position[i]!, perStream))),
+      );
       if (replies.some(([held]) => held === 0)) return "gone";
       const changes: LoggedChange[] = [];
       const next = [...position];
@@ -180,18 +198,21 @@ export function redisChangeLog(
 }
 
 /**
- * Adds to the indexes the entries an earlier version wrote without them,
- * once per deployment (a marker per bucket says it was done): a SCAN of the
- * store's keys on each master, at start-up, never again.
+ * Sets the store up where its markers (`KeyLayout.markers`) are missing:
+ * adds to the indexes the entries an earlier version wrote without them (a
+ * SCAN of the store's keys on each master), then writes the markers. At
+ * start-up, once per deployment; again only where Redis lost the data, which
+ * a running service refuses to read ({@link StoreLost}) and a starting one
+ * takes for a new, empty store.
  */
-export async function backfillIndexes(
+export async function setUpStore(
   redis: RedisClient,
   layout: KeyLayout,
   prefix: string,
   guard: <T>(command: Promise<T>) => Promise<T>,
 ): Promise<void> {
   // Each round trip has its own deadline: the whole walk may take longer than one call may.
-  const ready = await guard(Promise.all(layout.indexReady.map((marker) => redis.exists(marker))));
+  const ready = await guard(Promise.all(layout.markers.map((marker) => redis.exists(marker))));
   if (ready.every((flag) => flag === 1)) return;
   const client = redis as LogClient;
   client.defineCommand("tbBackfill", { numberOfKeys: 2, lua: BACKFILL });
@@ -211,5 +232,5 @@ export async function backfillIndexes(
       cursor = next;
     } while (cursor !== "0");
   }
-  await guard(Promise.all(layout.indexReady.map((marker) => redis.set(marker, "1"))));
+  await guard(Promise.all(layout.markers.map((marker) => redis.set(marker, "1"))));
 }

@@ -44,8 +44,16 @@ export interface KeyLayout {
   readonly streams: readonly string[];
   /** The index of entries in force (a sorted set: entry key by expiry), by bucket. */
   readonly indexes: readonly string[];
-  /** Marks an index as complete (entries written before indexes existed were added to it). */
-  readonly indexReady: readonly string[];
+  /**
+   * The store's markers, by bucket (`index-ready`, the name earlier versions
+   * gave them): written once when a service first opens the store (entries
+   * written before indexes existed are then in the indexes), never deleted.
+   * A Redis without one has lost the store's data in that bucket (it
+   * restarted without persistence, was flushed, or is an empty server made
+   * master), so every read that could take an absent entry for "not revoked"
+   * reads its bucket's marker too and fails instead.
+   */
+  readonly markers: readonly string[];
   /** The pub/sub channel each change is announced on. */
   readonly channel: string;
   /** One probe key per bucket: readiness writes each, so it reaches every master in use. */
@@ -83,7 +91,7 @@ export function singleLayout(prefix: string): KeyLayout {
     streamIds: "*",
     streams: [stream],
     indexes: [`${prefix}index`],
-    indexReady: [`${prefix}index-ready`],
+    markers: [`${prefix}index-ready`],
     channel: `${prefix}changes`,
     probes: [`${prefix}ready-probe`],
     cursorOf: (id) => id,
@@ -115,7 +123,7 @@ export function clusterLayout(prefix: string): KeyLayout {
     streamIds: "clock",
     streams: buckets.map((bucket) => `${tag(bucket)}history`),
     indexes: buckets.map((bucket) => `${tag(bucket)}index`),
-    indexReady: buckets.map((bucket) => `${tag(bucket)}index-ready`),
+    markers: buckets.map((bucket) => `${tag(bucket)}index-ready`),
     channel: `${prefix}changes`,
     probes: buckets.map((bucket) => `${tag(bucket)}ready-probe`),
     cursorOf: (id, bucket) => `${id}-${bucket}`,

@@ -2,11 +2,12 @@ import { Cluster, type Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
 import { eventFor } from "./audit-event.js";
 import { clusterLayout, type KeyLayout, newerFirst, singleLayout, streamPosition, upperBound } from "./redis-key-layout.js";
-import { backfillIndexes, redisChangeLog } from "./redis-change-log.js";
+import { setUpStore, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
 import { type ClusterReaders, clusterReaders } from "./cluster-readers.js";
 import { masterReader, sentinelMaster, urlMaster } from "./master-reader.js";
 import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
+import { lostFromReply, requireMarkerLua, StoreLost } from "./store-markers.js";
 import {
   ChangeUnconfirmed,
   StoreUnavailable,
@@ -77,7 +78,8 @@ end
 
 /**
  * Adds an entry, its place in the index of entries in force and its audit
- * event atomically, and announces it. KEYS: entry, stream, index. ARGV:
+ * event atomically, and announces it; refused where the store's marker is
+ * missing (see {@link StoreLost}). KEYS: entry, stream, index, marker. ARGV:
  * stream length, stream ids ("*" or "clock"), channel, entry key (the index
  * member), mode ("once": only if absent; "later": also when the stored cutoff
  * is earlier), value, TTL in ms ("0": none), expiry in epoch ms ("+inf":
@@ -85,7 +87,7 @@ end
  * Returns {1, event id} or {0, current value, PTTL}.
  */
 const REVOKE = `${SHARED}
-local current = redis.call('GET', KEYS[1])
+${requireMarkerLua(4)}local current = redis.call('GET', KEYS[1])
 if current and (ARGV[5] ~= 'later' or tonumber(current) >= tonumber(ARGV[6])) then
   return {0, current, redis.call('PTTL', KEYS[1])}
 end
@@ -102,9 +104,9 @@ announce(ARGV[3], KEYS[2])
 return {1, id}
 `;
 
-/** Deletes an entry, its index member, and records the event atomically; announces it. KEYS: entry, stream, index. ARGV: stream length, stream ids, channel, entry key, event fields... */
+/** Deletes an entry, its index member, and records the event atomically; announces it. KEYS: entry, stream, index, marker. ARGV: stream length, stream ids, channel, entry key, event fields... */
 const RESTORE = `${SHARED}
-redis.call('ZREM', KEYS[3], ARGV[4])
+${requireMarkerLua(4)}redis.call('ZREM', KEYS[3], ARGV[4])
 if redis.call('DEL', KEYS[1]) == 0 then
   return {0}
 end
@@ -117,10 +119,10 @@ return {1, id}
  * Writes a subject cutoff's copy into one bucket (a Cluster's check reads it
  * there). A copy already present keeps the later cutoff and the longer life
  * (none: forever) of the two: a copy never stops refusing sooner than the
- * entry it copies. KEYS: the copy. ARGV: cutoff, TTL in ms ("0": none).
+ * entry it copies. KEYS: the copy, its bucket's marker. ARGV: cutoff, TTL in ms ("0": none).
  */
 const COPY = `
-local cutoff, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+${requireMarkerLua(2)}local cutoff, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local current = redis.call('GET', KEYS[1])
 if current then
   cutoff = math.max(cutoff, tonumber(current))
@@ -140,15 +142,15 @@ type RestoreReply = [0] | [1, string];
 
 /** The scripts above as commands, and DEL, on a client and on a pipeline. */
 interface ScriptCommands<R> {
-  tbRevoke(entry: string, stream: string, index: string, ...args: string[]): R;
-  tbRestore(entry: string, stream: string, index: string, ...args: string[]): R;
-  tbCopy(copy: string, cutoff: string, ttl: string): R;
+  tbRevoke(entry: string, stream: string, index: string, marker: string, ...args: string[]): R;
+  tbRestore(entry: string, stream: string, index: string, marker: string, ...args: string[]): R;
+  tbCopy(copy: string, marker: string, cutoff: string, ttl: string): R;
   del(key: string): R;
 }
 type ScriptedClient = RedisClient & {
-  tbRevoke(entry: string, stream: string, index: string, ...args: string[]): Promise<RevokeReply>;
-  tbRestore(entry: string, stream: string, index: string, ...args: string[]): Promise<RestoreReply>;
-  tbCopy(copy: string, cutoff: string, ttl: string): Promise<number>;
+  tbRevoke(entry: string, stream: string, index: string, marker: string, ...args: string[]): Promise<RevokeReply>;
+  tbRestore(entry: string, stream: string, index: string, marker: string, ...args: string[]): Promise<RestoreReply>;
+  tbCopy(copy: string, marker: string, cutoff: string, ttl: string): Promise<number>;
 };
 
 /**
@@ -193,6 +195,22 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   const maxLen = String(options.historyMaxEvents);
   const waitTimeoutMs = options.waitTimeoutMs ?? Math.floor(options.timeoutMs / 2);
 
+  /** When the store's data was last found missing (Sentinel: when the sentinels were last asked again). */
+  let lostAt = 0;
+  /**
+   * `error`, after asking the sentinels again at most once a second on
+   * Sentinel: an empty master there can be one a sentinel named before it
+   * heard of a failover (the killed master restarted empty, not yet made a
+   * replica), and ioredis stays on any master until its connection closes.
+   */
+  const lost = (error: StoreLost): StoreLost => {
+    if (options.topology.mode === "sentinel" && Date.now() - lostAt >= 1000) {
+      lostAt = Date.now();
+      for (const client of new Set([redis, writer])) client.disconnect(true);
+    }
+    return error;
+  };
+
   /**
    * One store call, ended at its own deadline. ioredis's commandTimeout runs
    * from when a command is written, and with auto-pipelining a command can
@@ -213,7 +231,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         },
         (err: unknown) => {
           clearTimeout(timer);
-          reject(err instanceof StoreUnavailable ? err : new StoreUnavailable(`Redis: ${(err as Error).message}`));
+          const missing = lostFromReply(err);
+          if (missing !== undefined) reject(lost(missing));
+          else reject(err instanceof StoreUnavailable ? err : new StoreUnavailable(`Redis: ${(err as Error).message}`));
         },
       );
     });
@@ -231,7 +251,10 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     pipeline.wait(waitReplicas, waitTimeoutMs);
     const replies = await guard(pipeline.exec());
     const failed = replies?.find(([err]) => err !== null);
-    if (replies === null || failed !== undefined) throw new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "pipeline aborted"}`);
+    if (replies === null || failed !== undefined) {
+      const missing = lostFromReply(failed?.[0]);
+      throw missing === undefined ? new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "pipeline aborted"}`) : lost(missing);
+    }
     const confirmed = replies[1]![1] as number;
     if (confirmed < waitReplicas) {
       throw new ChangeUnconfirmed(
@@ -248,7 +271,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       throw err;
     });
   }
-  await backfillIndexes(redis, layout, options.keyPrefix, guard);
+  await setUpStore(redis, layout, options.keyPrefix, guard);
   const checkReads = await openCheckReads(redis, options.topology, layout, options.timeoutMs);
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
@@ -276,31 +299,36 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         change((commands) =>
           cutoff === undefined
             ? commands.del(layout.subjectCopy(key, bucket))
-            : commands.tbCopy(layout.subjectCopy(key, bucket), cutoff, String(ttl)),
+            : commands.tbCopy(layout.subjectCopy(key, bucket), layout.markers[bucket]!, cutoff, String(ttl)),
         ),
       ),
     );
   };
   const lookup = async (id: EntryId): Promise<Entry | undefined> => {
     const plain = entryKey(id);
-    const key = layout.entry(plain, bucketOfId(id, plain));
-    const replies = await guard(redis.multi().get(key).pttl(key).exec());
+    const bucket = bucketOfId(id, plain);
+    const key = layout.entry(plain, bucket);
+    const replies = await guard(redis.multi().get(key).pttl(key).exists(layout.markers[bucket]!).exec());
     const failed = replies?.find(([err]) => err !== null);
     if (replies === null || failed !== undefined) throw new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "transaction aborted"}`);
+    if (replies[2]![1] === 0) throw lost(new StoreLost(layout.markers[bucket]!));
     return entryOf(replies[0]![1] as string | null, replies[1]![1] as number, id);
   };
   /**
-   * The values under the token, jti and subject keys, in that order (absent
-   * ones left out): one MGET. On a Cluster they share one slot (the token
-   * entry is placed with its jti, else its subject, and the subject is read
-   * from its copy in that bucket), so it is one MGET on one master too.
+   * The values under the bucket's marker and the token, jti and subject keys,
+   * in that order (absent ones left out): one MGET. On a Cluster they share
+   * one slot (the token entry is placed with its jti, else its subject, and
+   * the subject is read from its copy in that bucket), so it is one MGET on
+   * one master too. No marker: {@link StoreLost}, never "not revoked".
    */
-  const values = (keys: TokenKeys): Promise<Array<string | null>> => {
+  const values = async (keys: TokenKeys): Promise<Array<string | null>> => {
     const bucket = layout.bucketOf(keys.jti ?? keys.subject ?? keys.token);
-    const names = [layout.entry(keys.token, bucket)];
+    const names = [layout.markers[bucket]!, layout.entry(keys.token, bucket)];
     if (keys.jti !== undefined) names.push(layout.entry(keys.jti, bucket));
     if (keys.subject !== undefined) names.push(layout.subjectCopy(keys.subject, bucket));
-    return guard(checkReads.mget(bucket, names));
+    const found = await guard(checkReads.mget(bucket, names));
+    if (found[0] === null) throw lost(new StoreLost(names[0]!));
+    return found;
   };
 
   /** Adds an entry with its event (a subject's: its copies first, see {@link copySubject}). */
@@ -320,6 +348,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         layout.entry(key, bucket),
         layout.streams[bucket]!,
         layout.indexes[bucket]!,
+        layout.markers[bucket]!,
         ...[maxLen, layout.streamIds, layout.channel, key, mode, value, String(ttl), String(request.expiresAtMs ?? "+inf")],
         ...fields(event),
       ),
@@ -347,6 +376,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         layout.entry(key, bucket),
         layout.streams[bucket]!,
         layout.indexes[bucket]!,
+        layout.markers[bucket]!,
         ...[maxLen, layout.streamIds, layout.channel, key],
         ...fields(event),
       ),
@@ -369,9 +399,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     log: changeLog.log,
     async check(keys) {
       const found = await values(keys);
-      const jti = keys.jti === undefined ? null : found[1];
-      const subject = keys.subject === undefined ? null : found[keys.jti === undefined ? 1 : 2];
-      return matchOf(found[0], jti, subject, keys.issuedAtMs);
+      const jti = keys.jti === undefined ? null : found[2];
+      const subject = keys.subject === undefined ? null : found[keys.jti === undefined ? 2 : 3];
+      return matchOf(found[1], jti, subject, keys.issuedAtMs);
     },
     // A subject's change on a Cluster is several round trips (its copies, then the entry): one deadline for all of them.
     revoke: (id, request) => (hasCopies(id) ? guard(revoke(id, request)) : revoke(id, request)),
@@ -389,9 +419,20 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       const events = merged.slice(0, limit).map(({ at, id, values }) => eventOfFields(layout.cursorOf(id, at.bucket), values));
       return { events, next: merged.length > limit ? events.at(-1)!.id : undefined };
     },
-    /** Ready means writes go through on every master in use: a replica or a Redis out of memory answers PING but refuses SET. */
+    /**
+     * Ready means writes go through on every master in use (a replica or a
+     * Redis out of memory answers PING but refuses SET) and each holds the
+     * store's data (its markers).
+     */
     async ping() {
-      await guard(Promise.all(layout.probes.map((probe) => redis.set(probe, String(process.pid), "PX", 10_000))));
+      const [, markers] = await guard(
+        Promise.all([
+          Promise.all(layout.probes.map((probe) => redis.set(probe, String(process.pid), "PX", 10_000))),
+          Promise.all(layout.markers.map((marker) => redis.exists(marker))),
+        ]),
+      );
+      const missing = markers.indexOf(0);
+      if (missing >= 0) throw lost(new StoreLost(layout.markers[missing]!));
     },
     async close() {
       changeLog.close();
@@ -408,14 +449,15 @@ const CLUSTER_LAYOUT_VERSION = "2";
  * Refuses a Cluster that holds revocations in an earlier layout (development
  * builds before one-slot checks placed token entries by subject and kept no
  * subject copies): read in today's layout, some of them would be missed. An
- * empty Cluster is marked and used.
+ * empty Cluster is marked and used, and so is one whose bucket 0 (where the
+ * layout's mark is) lost its data: those builds set that bucket up too.
  */
 async function checkClusterLayout(redis: RedisClient, layout: KeyLayout, guard: <T>(command: Promise<T>) => Promise<T>): Promise<void> {
   const marker = layout.entry("layout", 0);
   const version = await guard(redis.get(marker));
   if (version === CLUSTER_LAYOUT_VERSION) return;
-  const used = await guard(Promise.all([...layout.streams, ...layout.indexes].map((key) => redis.exists(key))));
-  if (version !== null || used.some((n) => n > 0)) {
+  const used = await guard(Promise.all([layout.markers[0]!, ...layout.streams, ...layout.indexes].map((key) => redis.exists(key))));
+  if (version !== null || (used[0] === 1 && used.slice(1).some((n) => n > 0))) {
     redis.disconnect();
     throw new StoreUnavailable(
       `REDIS_CLUSTER_NODES: the Cluster holds revocations in another key layout (${version === null ? "an earlier development build's" : `version ${version}`}); this version reads layout ${CLUSTER_LAYOUT_VERSION}. Start from an empty Cluster (or REDIS_KEY_PREFIX), and revoke again what must stay revoked`,
@@ -427,9 +469,9 @@ async function checkClusterLayout(redis: RedisClient, layout: KeyLayout, guard: 
 /** A connection with the change scripts defined on it. */
 async function connectScripted(options: RedisStoreOptions): Promise<ScriptedClient> {
   const client = (await connectRedis(options.topology, options.timeoutMs)) as ScriptedClient;
-  client.defineCommand("tbRevoke", { numberOfKeys: 3, lua: REVOKE });
-  client.defineCommand("tbRestore", { numberOfKeys: 3, lua: RESTORE });
-  client.defineCommand("tbCopy", { numberOfKeys: 1, lua: COPY });
+  client.defineCommand("tbRevoke", { numberOfKeys: 4, lua: REVOKE });
+  client.defineCommand("tbRestore", { numberOfKeys: 4, lua: RESTORE });
+  client.defineCommand("tbCopy", { numberOfKeys: 2, lua: COPY });
   return client;
 }
 

@@ -34,6 +34,14 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * What an acknowledged revocation needs to survive a crash: the append-only
+ * file, fsynced on every write. Tests that restart their Redis and expect
+ * the service to carry on use it: restarted without it, Redis comes back
+ * empty, which the service refuses to read (the store's data is lost).
+ */
+export const PERSISTENT = ["--appendonly", "yes", "--appendfsync", "always"];
+
+/**
  * Starts redis-server on a free port in a temp dir; waits until it answers
  * PING. `extraArgs` come after the defaults (no persistence) and override them.
  */

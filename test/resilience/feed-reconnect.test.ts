@@ -5,7 +5,7 @@ import { TokenService, WatchRevocationsResponse_SnapshotReason as SnapshotReason
 import { fingerprint } from "../../src/jwt/fingerprint.js";
 import { eventually } from "../helpers/eventually.js";
 import { FeedReader } from "../helpers/feed-reader.js";
-import { startRedis, type TestRedis } from "../helpers/redis-server.js";
+import { PERSISTENT, startRedis, type TestRedis } from "../helpers/redis-server.js";
 import { mint } from "../helpers/tokens.js";
 import { ADMIN_KEY, startTarget, type Target } from "./target.js";
 
@@ -18,7 +18,7 @@ describe("feed reader through a SIGKILL of its server", () => {
   let a: Target;
   let b: Target;
   beforeAll(async () => {
-    redis = await startRedis(["--appendonly", "yes", "--appendfsync", "always"]);
+    redis = await startRedis(PERSISTENT);
     [a, b] = await Promise.all([startTarget({ REDIS_URL: redis.url, FEED_KEY }), startTarget({ REDIS_URL: redis.url, FEED_KEY })]);
   }, 60_000);
   afterAll(async () => {
