@@ -717,6 +717,13 @@ describe("Redis Cluster specifics", () => {
     };
     const [lostOne, keptOne] = [checkOn(true), checkOn(false)];
     await Promise.all([store.revoke(lostOne.jti, revokeFor()), store.revoke(keptOne.jti, revokeFor())]);
+    // A subject revoked in a bucket the victim does not serve: its copy in the victim's buckets goes with the flush.
+    let subject = subjectId();
+    while (onVictim[bucketOf(entryKey(subject))]) subject = subjectId();
+    await store.revoke(subject, revokeFor(inOneHour(), Date.now()));
+    const subjectsToken = { ...checkOn(true), issuedAtMs: Date.now() - 60_000 };
+    const subjectsKeys = keysFor({ jti: subjectsToken.jti, subject, issuedAtMs: subjectsToken.issuedAtMs });
+    expect(await verdictOf(store, subjectsKeys)).toBe("subject");
     await victim.command("FLUSHALL");
     expect(await verdictOf(store, lostOne.keys)).toMatch(lostAt(`spec:{${lostOne.bucket}}index-ready`));
     expect(await verdictOf(store, keptOne.keys)).toBe("jti");
@@ -727,6 +734,8 @@ describe("Redis Cluster specifics", () => {
       await specStore({ mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false }, "spec:")
     ).close();
     expect([await verdictOf(store, lostOne.keys), await verdictOf(store, keptOne.keys)]).toEqual(["not revoked", "jti"]);
+    // The subject's revocation was kept elsewhere: set up again, the victim's buckets have its copy back.
+    expect(await verdictOf(store, subjectsKeys)).toBe("subject");
   });
 });
 
@@ -867,6 +876,32 @@ describe("Redis Sentinel specifics", () => {
     expect(followed).toBe(true);
   });
 
+  /** The sentinels in `which` watch the server on `port` as the master. */
+  const name = async (port: number, which = own.sentinels) => {
+    for (const sentinel of which) {
+      await rawCommand(sentinel.port, ["SENTINEL", "REMOVE", own.masterName]);
+      await rawCommand(sentinel.port, ["SENTINEL", "MONITOR", own.masterName, "127.0.0.1", String(port), "2"]);
+      await rawCommand(sentinel.port, ["SENTINEL", "SET", own.masterName, "down-after-milliseconds", "1000", "failover-timeout", "5000"]);
+    }
+  };
+
+  it("sets a new store up only on the master most sentinels name, not on one a stale sentinel names", async () => {
+    const master = await own.currentMaster();
+    const empty = await startRedis();
+    try {
+      await name(empty.port, [own.sentinels[0]!]); // asked first, it names an empty server; the other two the master
+      const sentinels = own.sentinels.map((s) => ({ host: "127.0.0.1", port: s.port }));
+      await expect(specStore({ mode: "sentinel", sentinels, masterName: own.masterName, tls: false }, "fresh:")).rejects.toThrow(
+        /^REDIS_SENTINELS: Redis holds no store for this service yet, and the master reached is not one a majority of the sentinels name \(2 of 3 name 127\.0\.0\.1:\d+\)/,
+      );
+      expect(await empty.command("KEYS", "*")).toEqual([]);
+      expect(await master.command("KEYS", "fresh:*")).toEqual([]);
+    } finally {
+      await name(master.port, [own.sentinels[0]!]);
+      await empty.stop();
+    }
+  });
+
   it("refuses an empty master the sentinels name (the killed master restarted empty, named by a sentinel that missed the failover), and leaves it once they name the real one", async () => {
     const jti = jtiId();
     await store.revoke(jti, revokeFor());
@@ -874,14 +909,6 @@ describe("Redis Sentinel specifics", () => {
     expect(await verdictOf(store, keys)).toBe("jti");
     const master = await own.currentMaster();
     const empty = await startRedis();
-    /** Every sentinel watches the server on `port` as the master. */
-    const name = async (port: number) => {
-      for (const sentinel of own.sentinels) {
-        await rawCommand(sentinel.port, ["SENTINEL", "REMOVE", own.masterName]);
-        await rawCommand(sentinel.port, ["SENTINEL", "MONITOR", own.masterName, "127.0.0.1", String(port), "2"]);
-        await rawCommand(sentinel.port, ["SENTINEL", "SET", own.masterName, "down-after-milliseconds", "1000"]);
-      }
-    };
     try {
       await name(empty.port);
       await master.command("CLIENT", "KILL", "TYPE", "normal"); // ioredis asks the sentinels again: they name the empty one
@@ -905,5 +932,5 @@ describe("Redis Sentinel specifics", () => {
     } finally {
       await empty.stop();
     }
-  });
+  }, 40_000);
 });

@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { RedisTopology } from "../config.js";
 import { checkReadOptions, type MgetConnection, MgetTimedOut, openMgetConnection, runIdOf } from "./mget-connection.js";
+import { StoreUnavailable } from "./revocation-store.js";
 
 /** A check's reads on one master (one Redis, or Sentinel's): see {@link masterReader}. */
 export interface MasterReader {
@@ -35,8 +36,7 @@ export type MasterLocator = () => Promise<{ host: string; port: number } | undef
  * deadline has passed. Over a Unix socket, ioredis does all reads.
  */
 export async function masterReader(redis: Redis, locate: MasterLocator, timeoutMs: number): Promise<MasterReader> {
-  const { username, password, db, tls, path } = redis.options;
-  if (path) return { mget: (keys) => redis.mget(...keys), close() {} };
+  if (redis.options.path) return { mget: (keys) => redis.mget(...keys), close() {} };
   let connection: MgetConnection | undefined;
   /** Goes up whenever ioredis's connection closes or opens: a plain connection opened across a change is not used. */
   let generation = 0;
@@ -52,16 +52,7 @@ export async function masterReader(redis: Redis, locate: MasterLocator, timeoutM
     const [made, ioredisRunId] = await Promise.all([
       locate()
         .then((address) =>
-          address === undefined
-            ? undefined
-            : openMgetConnection({
-                ...address,
-                ...(username ? { username } : {}),
-                ...(password ? { password } : {}),
-                ...(db === undefined ? {} : { db }),
-                ...(tls ? { tls: typeof tls === "object" ? tls : {} } : {}), // rediss:// sets it to true
-                ...checkReadOptions(timeoutMs),
-              }),
+          address === undefined ? undefined : openMgetConnection({ ...address, ...credentialsOf(redis), ...checkReadOptions(timeoutMs) }),
         )
         .catch(() => undefined),
       redis.info("server").then(runIdOf, () => undefined),
@@ -120,35 +111,93 @@ export function urlMaster(redis: Redis): MasterLocator {
  * run_id check) holds up no more than its share of attempts; one call gives
  * up after max(STORE_TIMEOUT_MS, 2 s) in all.
  */
-export function sentinelMaster(topology: Extract<RedisTopology, { mode: "sentinel" }>, timeoutMs: number): MasterLocator {
+export function sentinelMaster(topology: SentinelTopology, timeoutMs: number): MasterLocator {
   let turn = 0;
   return async () => {
     const until = Date.now() + Math.max(timeoutMs, 2000);
     const first = turn++;
     for (let i = 0; i < topology.sentinels.length && Date.now() < until; i++) {
-      const sentinel = topology.sentinels[(first + i) % topology.sentinels.length]!;
-      const client = new Redis({
-        ...sentinel,
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-        connectTimeout: Math.max(1, until - Date.now()),
-        commandTimeout: Math.max(1, until - Date.now()),
-        ...(topology.sentinelPassword === undefined ? {} : { password: topology.sentinelPassword }),
-        ...(topology.tls ? { tls: {} } : {}),
-      });
-      client.on("error", () => {});
-      try {
-        await client.connect();
-        const address = (await client.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", topology.masterName)) as [string, string] | null;
-        if (address !== null) return { host: address[0], port: Number(address[1]) };
-      } catch {
-        // the next sentinel
-      } finally {
-        client.disconnect();
-      }
+      const address = await askSentinel(topology, topology.sentinels[(first + i) % topology.sentinels.length]!, until);
+      if (address !== undefined) return address;
     }
     return undefined;
   };
+}
+
+/**
+ * Resolves when the server ioredis is connected to (by `run_id`) is the
+ * master a majority of the configured sentinels name, asked all at once
+ * within max(STORE_TIMEOUT_MS, 2 s); rejects, naming REDIS_SENTINELS,
+ * otherwise. A sentinel that has not yet heard of a failover can name the
+ * old master, restarted empty: a store must not be set up there.
+ */
+export async function confirmSentinelMaster(redis: Redis, topology: SentinelTopology, timeoutMs: number): Promise<void> {
+  const until = Date.now() + Math.max(timeoutMs, 2000);
+  const named = await Promise.all(topology.sentinels.map((sentinel) => askSentinel(topology, sentinel, until)));
+  const votes = new Map<string, number>();
+  for (const address of named)
+    if (address !== undefined) votes.set(`${address.host}:${address.port}`, (votes.get(`${address.host}:${address.port}`) ?? 0) + 1);
+  const [leading, count] = [...votes].sort((a, b) => b[1] - a[1])[0] ?? ["none", 0];
+  const majority = Math.floor(topology.sentinels.length / 2) + 1;
+  const [host, port] = [leading.slice(0, leading.lastIndexOf(":")), Number(leading.slice(leading.lastIndexOf(":") + 1))];
+  const runIds =
+    count < majority
+      ? undefined
+      : await Promise.all([
+          openMgetConnection({ host, port, ...credentialsOf(redis), ...checkReadOptions(timeoutMs) }).then(
+            (connection) => {
+              connection.close();
+              return connection.serverRunId;
+            },
+            () => undefined,
+          ),
+          redis.info("server").then(runIdOf, () => undefined),
+        ]);
+  if (runIds === undefined || runIds[0] === undefined || runIds[0] !== runIds[1]) {
+    throw new StoreUnavailable(
+      `REDIS_SENTINELS: Redis holds no store for this service yet, and the master reached is not one a majority of the sentinels name (${count} of ${topology.sentinels.length} name ${leading}): not setting a store up there. Start again once the sentinels agree`,
+    );
+  }
+}
+
+type SentinelTopology = Extract<RedisTopology, { mode: "sentinel" }>;
+
+/** The user, password, database and TLS options of ioredis's connection (its public `options`), for a plain one beside it. */
+function credentialsOf(redis: Redis) {
+  const { username, password, db, tls } = redis.options;
+  return {
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(db === undefined ? {} : { db }),
+    ...(tls ? { tls: typeof tls === "object" ? tls : {} } : {}), // rediss:// sets it to true
+  };
+}
+
+/** What one sentinel names as the master, asked before `until`; undefined when it cannot tell. */
+async function askSentinel(
+  topology: SentinelTopology,
+  sentinel: { host: string; port: number },
+  until: number,
+): Promise<{ host: string; port: number } | undefined> {
+  const client = new Redis({
+    ...sentinel,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: Math.max(1, until - Date.now()),
+    commandTimeout: Math.max(1, until - Date.now()),
+    ...(topology.sentinelPassword === undefined ? {} : { password: topology.sentinelPassword }),
+    ...(topology.tls ? { tls: {} } : {}),
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    const address = (await client.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", topology.masterName)) as [string, string] | null;
+    return address === null ? undefined : { host: address[0], port: Number(address[1]) };
+  } catch {
+    return undefined;
+  } finally {
+    client.disconnect();
+  }
 }

@@ -4,7 +4,7 @@ import { eventOfFields } from "./redis-event-fields.js";
 import type { KeyLayout } from "./redis-key-layout.js";
 import { mastersOf, type RedisClient } from "./redis-topology.js";
 import type { ChangeLog, Entry, LoggedChange, LogPosition } from "./revocation-store.js";
-import { requireMarkerLua, StoreLost } from "./store-markers.js";
+import { readWithMarker, requireMarkerLua, StoreLost } from "./store-markers.js";
 
 /**
  * The changes after an id in one stream, and whether the log still holds
@@ -76,60 +76,18 @@ export function redisChangeLog(
   const listeners = new Set<() => void>();
   let subscriber: RedisClient | undefined;
 
-  /** Fails unless every bucket in `buckets` still has its marker. */
-  const requireMarkers = async (buckets: readonly number[]): Promise<void> => {
-    const present = await guard(Promise.all(buckets.map((bucket) => client.exists(layout.markers[bucket]!))));
-    const missing = present.indexOf(0);
-    if (missing >= 0) throw new StoreLost(layout.markers[buckets[missing]!]!);
-  };
-
-  /** The entries of one bucket's index that have not expired, with subject cutoffs read from their keys. */
-  const bucketEntries = async (bucket: number, now: number): Promise<Array<[string, Entry]>> => {
-    const index = layout.indexes[bucket]!;
-    const found = new Map<string, number>();
-    let cursor = "0";
-    do {
-      const [next, flat] = await guard(client.zscan(index, cursor, "COUNT", SCAN_COUNT));
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const score = flat[i + 1]!;
-        const expiresAtMs = score === "inf" || score === "+inf" ? Number.POSITIVE_INFINITY : Number(score);
-        if (expiresAtMs > now) found.set(flat[i]!, expiresAtMs);
-      }
-      cursor = next;
-    } while (cursor !== "0");
-    const entries: Array<[string, Entry]> = [];
-    const subjects: string[] = [];
-    for (const [key, expiresAtMs] of found) {
-      const entry = { issuedBeforeMs: undefined, expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined };
-      if (key.startsWith("s:")) subjects.push(key);
-      else entries.push([key, entry]);
-    }
-    for (let i = 0; i < subjects.length; i += SCAN_COUNT) {
-      const chunk = subjects.slice(i, i + SCAN_COUNT);
-      const cutoffs = await guard(client.mget(...chunk.map((key) => layout.entry(key, bucket))));
-      chunk.forEach((key, j) => {
-        const cutoff = cutoffs[j];
-        // Gone since the index was read: restored, or expired; the replay that follows settles it.
-        if (cutoff === null || cutoff === undefined) return;
-        const expiresAtMs = found.get(key)!;
-        entries.push([key, { issuedBeforeMs: Number(cutoff), expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined }]);
-      });
-    }
-    await requireMarkers([bucket]); // after the scan: the index read is the store's, not a wiped one's
-    return entries;
-  };
-
   const log: ChangeLog = {
     async head() {
-      const [last] = await Promise.all([
-        guard(Promise.all(layout.streams.map((stream) => client.xrevrange(stream, "+", "-", "COUNT", 1)))),
-        requireMarkers(layout.streams.map((_, bucket) => bucket)),
-      ]);
-      return last.map((entries) => entries[0]?.[0] ?? "0-0");
+      const last = await Promise.all(
+        layout.streams.map((stream, bucket) =>
+          readWithMarker(client, layout.markers[bucket]!, guard, (multi) => multi.xrevrange(stream, "+", "-", "COUNT", 1)),
+        ),
+      );
+      return last.map(([entries]) => (entries as Array<[string, string[]]>)[0]?.[0] ?? "0-0");
     },
     async entries() {
       const now = Date.now();
-      const buckets = await Promise.all(layout.indexes.map((_, bucket) => bucketEntries(bucket, now)));
+      const buckets = await Promise.all(layout.indexes.map((_, bucket) => indexEntries(client, layout, bucket, now, guard)));
       return buckets.flat();
     },
     async changesAfter(position: LogPosition, limit: number) {
@@ -198,9 +156,74 @@ export function redisChangeLog(
 }
 
 /**
+ * The entries of one bucket's index that have not expired, with subject
+ * cutoffs read from their keys; each page read with the bucket's marker
+ * ({@link readWithMarker}), so a wiped index is never read as an empty one.
+ */
+async function indexEntries(
+  client: RedisClient,
+  layout: KeyLayout,
+  bucket: number,
+  now: number,
+  guard: <T>(command: Promise<T>) => Promise<T>,
+): Promise<Array<[string, Entry]>> {
+  const index = layout.indexes[bucket]!;
+  const marker = layout.markers[bucket]!;
+  const found = new Map<string, number>();
+  let cursor = "0";
+  do {
+    const [page] = await readWithMarker(client, marker, guard, (multi) => multi.zscan(index, cursor, "COUNT", SCAN_COUNT));
+    const [next, flat] = page as [string, string[]];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const score = flat[i + 1]!;
+      const expiresAtMs = score === "inf" || score === "+inf" ? Number.POSITIVE_INFINITY : Number(score);
+      if (expiresAtMs > now) found.set(flat[i]!, expiresAtMs);
+    }
+    cursor = next;
+  } while (cursor !== "0");
+  const entries: Array<[string, Entry]> = [];
+  const subjects: string[] = [];
+  for (const [key, expiresAtMs] of found) {
+    const entry = { issuedBeforeMs: undefined, expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined };
+    if (key.startsWith("s:")) subjects.push(key);
+    else entries.push([key, entry]);
+  }
+  for (let i = 0; i < subjects.length; i += SCAN_COUNT) {
+    const chunk = subjects.slice(i, i + SCAN_COUNT);
+    const [cutoffs] = (await readWithMarker(client, marker, guard, (multi) =>
+      multi.mget(...chunk.map((key) => layout.entry(key, bucket))),
+    )) as [Array<string | null>];
+    chunk.forEach((key, j) => {
+      const cutoff = cutoffs[j];
+      // Gone since the index was read: restored, or expired; the replay that follows settles it.
+      if (cutoff === null || cutoff === undefined) return;
+      const expiresAtMs = found.get(key)!;
+      entries.push([key, { issuedBeforeMs: Number(cutoff), expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined }]);
+    });
+  }
+  return entries;
+}
+
+/** What {@link setUpStore} needs from the store beyond a client. */
+export interface StoreSetUp {
+  /**
+   * Resolves when the Redis reached may be taken for the store's home
+   * (Sentinel: the master most sentinels name, not one a stale sentinel
+   * named); rejects, with the reason, otherwise. Asked only before markers
+   * are written.
+   */
+  confirmMaster(): Promise<void>;
+  /** Writes a subject cutoff's copy into `bucket` before that bucket has its marker (a Cluster's COPY, seeding). */
+  seedCopy(bucket: number, subjectKey: string, cutoff: string, ttlMs: number): Promise<unknown>;
+}
+
+/**
  * Sets the store up where its markers (`KeyLayout.markers`) are missing:
- * adds to the indexes the entries an earlier version wrote without them (a
- * SCAN of the store's keys on each master), then writes the markers. At
+ * once `setUp.confirmMaster` agrees, adds to the indexes the entries an
+ * earlier version wrote without them (a SCAN of the store's keys on each
+ * master); on a Cluster where only some buckets lost their data, copies the
+ * subject cutoffs kept in the others back into them (a check reads a
+ * subject's copy in its own bucket); then writes the missing markers. At
  * start-up, once per deployment; again only where Redis lost the data, which
  * a running service refuses to read ({@link StoreLost}) and a starting one
  * takes for a new, empty store.
@@ -210,10 +233,13 @@ export async function setUpStore(
   layout: KeyLayout,
   prefix: string,
   guard: <T>(command: Promise<T>) => Promise<T>,
+  setUp: StoreSetUp,
 ): Promise<void> {
   // Each round trip has its own deadline: the whole walk may take longer than one call may.
-  const ready = await guard(Promise.all(layout.markers.map((marker) => redis.exists(marker))));
-  if (ready.every((flag) => flag === 1)) return;
+  const present = await guard(Promise.all(layout.markers.map((marker) => redis.exists(marker))));
+  const missing = layout.markers.flatMap((_, bucket) => (present[bucket] === 1 ? [] : [bucket]));
+  if (missing.length === 0) return;
+  await setUp.confirmMaster();
   const client = redis as LogClient;
   client.defineCommand("tbBackfill", { numberOfKeys: 2, lua: BACKFILL });
   const pattern = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
@@ -232,5 +258,16 @@ export async function setUpStore(
       cursor = next;
     } while (cursor !== "0");
   }
-  await guard(Promise.all(layout.markers.map((marker) => redis.set(marker, "1"))));
+  const now = Date.now();
+  for (const bucket of layout.markers.keys()) {
+    if (missing.includes(bucket)) continue;
+    for (const [key, entry] of await indexEntries(redis, layout, bucket, now, guard)) {
+      if (entry.issuedBeforeMs === undefined) continue;
+      const ttl = entry.expiresAtMs === undefined ? 0 : Math.ceil(entry.expiresAtMs - now);
+      if (ttl > 0 || entry.expiresAtMs === undefined) {
+        await guard(Promise.all(missing.map((into) => setUp.seedCopy(into, key, String(entry.issuedBeforeMs), ttl))));
+      }
+    }
+  }
+  await guard(Promise.all(missing.map((bucket) => redis.set(layout.markers[bucket]!, "1"))));
 }

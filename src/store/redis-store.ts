@@ -5,9 +5,9 @@ import { clusterLayout, type KeyLayout, newerFirst, singleLayout, streamPosition
 import { setUpStore, redisChangeLog } from "./redis-change-log.js";
 import { eventOfFields, fields, stamped } from "./redis-event-fields.js";
 import { type ClusterReaders, clusterReaders } from "./cluster-readers.js";
-import { masterReader, sentinelMaster, urlMaster } from "./master-reader.js";
+import { confirmSentinelMaster, masterReader, sentinelMaster, urlMaster } from "./master-reader.js";
 import { connectRedis, mastersOf, type RedisClient } from "./redis-topology.js";
-import { lostFromReply, requireMarkerLua, StoreLost } from "./store-markers.js";
+import { lostFromReply, readWithMarker, requireMarkerLua, StoreLost } from "./store-markers.js";
 import {
   ChangeUnconfirmed,
   StoreUnavailable,
@@ -119,10 +119,15 @@ return {1, id}
  * Writes a subject cutoff's copy into one bucket (a Cluster's check reads it
  * there). A copy already present keeps the later cutoff and the longer life
  * (none: forever) of the two: a copy never stops refusing sooner than the
- * entry it copies. KEYS: the copy, its bucket's marker. ARGV: cutoff, TTL in ms ("0": none).
+ * entry it copies. Refused where the bucket's marker is missing, unless
+ * seeding (a bucket being set up again, before its marker is written: see
+ * setUpStore). KEYS: the copy, its bucket's marker. ARGV: cutoff, TTL in ms
+ * ("0": none), "seed" (optional).
  */
 const COPY = `
-${requireMarkerLua(2)}local cutoff, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ARGV[3] ~= 'seed' then
+${requireMarkerLua(2)}end
+local cutoff, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local current = redis.call('GET', KEYS[1])
 if current then
   cutoff = math.max(cutoff, tonumber(current))
@@ -144,13 +149,13 @@ type RestoreReply = [0] | [1, string];
 interface ScriptCommands<R> {
   tbRevoke(entry: string, stream: string, index: string, marker: string, ...args: string[]): R;
   tbRestore(entry: string, stream: string, index: string, marker: string, ...args: string[]): R;
-  tbCopy(copy: string, marker: string, cutoff: string, ttl: string): R;
+  tbCopy(copy: string, marker: string, cutoff: string, ttl: string, seed?: "seed"): R;
   del(key: string): R;
 }
 type ScriptedClient = RedisClient & {
   tbRevoke(entry: string, stream: string, index: string, marker: string, ...args: string[]): Promise<RevokeReply>;
   tbRestore(entry: string, stream: string, index: string, marker: string, ...args: string[]): Promise<RestoreReply>;
-  tbCopy(copy: string, marker: string, cutoff: string, ttl: string): Promise<number>;
+  tbCopy(copy: string, marker: string, cutoff: string, ttl: string, seed?: "seed"): Promise<number>;
 };
 
 /**
@@ -195,21 +200,26 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
   const maxLen = String(options.historyMaxEvents);
   const waitTimeoutMs = options.waitTimeoutMs ?? Math.floor(options.timeoutMs / 2);
 
-  /** When the store's data was last found missing (Sentinel: when the sentinels were last asked again). */
-  let lostAt = 0;
+  /** When each connection last found the store's data missing and was sent back to the sentinels. */
+  const lostAt = new Map<RedisClient, number>();
   /**
-   * `error`, after asking the sentinels again at most once a second on
-   * Sentinel: an empty master there can be one a sentinel named before it
-   * heard of a failover (the killed master restarted empty, not yet made a
-   * replica), and ioredis stays on any master until its connection closes.
+   * Rethrows what a call on `client` failed with; when it is {@link
+   * StoreLost} on Sentinel, that connection first asks the sentinels for the
+   * master again (at most once a second): an empty master there can be one
+   * a sentinel named before it heard of a failover (the killed master
+   * restarted empty, not yet made a replica), and ioredis stays on any
+   * master until its connection closes. Only a connection that met it: a
+   * healthy one keeps its calls in flight.
    */
-  const lost = (error: StoreLost): StoreLost => {
-    if (options.topology.mode === "sentinel" && Date.now() - lostAt >= 1000) {
-      lostAt = Date.now();
-      for (const client of new Set([redis, writer])) client.disconnect(true);
-    }
-    return error;
-  };
+  const failedOn =
+    (client: RedisClient) =>
+    (err: unknown): never => {
+      if (err instanceof StoreLost && options.topology.mode === "sentinel" && Date.now() - (lostAt.get(client) ?? 0) >= 1000) {
+        lostAt.set(client, Date.now());
+        client.disconnect(true);
+      }
+      throw err;
+    };
 
   /**
    * One store call, ended at its own deadline. ioredis's commandTimeout runs
@@ -231,9 +241,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         },
         (err: unknown) => {
           clearTimeout(timer);
-          const missing = lostFromReply(err);
-          if (missing !== undefined) reject(lost(missing));
-          else reject(err instanceof StoreUnavailable ? err : new StoreUnavailable(`Redis: ${(err as Error).message}`));
+          reject(err instanceof StoreUnavailable ? err : (lostFromReply(err) ?? new StoreUnavailable(`Redis: ${(err as Error).message}`)));
         },
       );
     });
@@ -245,7 +253,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
    * so far, this one included. Fewer than asked: {@link ChangeUnconfirmed}.
    */
   const change = async <R>(script: (commands: ScriptCommands<unknown>) => unknown): Promise<R> => {
-    if (waitReplicas === 0) return guard(script(redis as unknown as ScriptCommands<Promise<R>>) as Promise<R>);
+    if (waitReplicas === 0) {
+      return guard(script(redis as unknown as ScriptCommands<Promise<R>>) as Promise<R>).catch(failedOn(redis));
+    }
     const pipeline = writer.pipeline();
     script(pipeline as unknown as ScriptCommands<unknown>);
     pipeline.wait(waitReplicas, waitTimeoutMs);
@@ -253,7 +263,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     const failed = replies?.find(([err]) => err !== null);
     if (replies === null || failed !== undefined) {
       const missing = lostFromReply(failed?.[0]);
-      throw missing === undefined ? new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "pipeline aborted"}`) : lost(missing);
+      return failedOn(writer)(missing ?? new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "pipeline aborted"}`));
     }
     const confirmed = replies[1]![1] as number;
     if (confirmed < waitReplicas) {
@@ -271,7 +281,17 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       throw err;
     });
   }
-  await setUpStore(redis, layout, options.keyPrefix, guard);
+  const topology = options.topology;
+  await setUpStore(redis, layout, options.keyPrefix, guard, {
+    confirmMaster: async () => {
+      if (topology.mode === "sentinel") await confirmSentinelMaster(redis as Redis, topology, options.timeoutMs);
+    },
+    seedCopy: (bucket, key, cutoff, ttl) =>
+      redis.tbCopy(layout.subjectCopy(key, bucket), layout.markers[bucket]!, cutoff, String(ttl), "seed"),
+  }).catch((err: unknown) => {
+    for (const client of new Set([redis, writer])) client.disconnect();
+    throw err;
+  });
   const checkReads = await openCheckReads(redis, options.topology, layout, options.timeoutMs);
   const changeLog = redisChangeLog(redis, layout, guard);
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
@@ -308,11 +328,10 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     const plain = entryKey(id);
     const bucket = bucketOfId(id, plain);
     const key = layout.entry(plain, bucket);
-    const replies = await guard(redis.multi().get(key).pttl(key).exists(layout.markers[bucket]!).exec());
-    const failed = replies?.find(([err]) => err !== null);
-    if (replies === null || failed !== undefined) throw new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "transaction aborted"}`);
-    if (replies[2]![1] === 0) throw lost(new StoreLost(layout.markers[bucket]!));
-    return entryOf(replies[0]![1] as string | null, replies[1]![1] as number, id);
+    const [value, pttl] = await readWithMarker(redis, layout.markers[bucket]!, guard, (multi) => multi.get(key).pttl(key)).catch(
+      failedOn(redis),
+    );
+    return entryOf(value as string | null, pttl as number, id);
   };
   /**
    * The values under the bucket's marker and the token, jti and subject keys,
@@ -327,7 +346,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     if (keys.jti !== undefined) names.push(layout.entry(keys.jti, bucket));
     if (keys.subject !== undefined) names.push(layout.subjectCopy(keys.subject, bucket));
     const found = await guard(checkReads.mget(bucket, names));
-    if (found[0] === null) throw lost(new StoreLost(names[0]!));
+    if (found[0] === null) return failedOn(redis)(new StoreLost(names[0]!));
     return found;
   };
 
@@ -410,11 +429,17 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     async history(limit, before) {
       const cursor = before === undefined ? undefined : layout.parseCursor(before);
       // Each stream's newest events after the cursor, merged: limit + 1 from each tells whether more remain.
-      const pages = await guard(
-        Promise.all(layout.streams.map((stream, bucket) => redis.xrevrange(stream, upperBound(cursor, bucket), "-", "COUNT", limit + 1))),
+      const pages = await Promise.all(
+        layout.streams.map((stream, bucket) =>
+          readWithMarker(redis, layout.markers[bucket]!, guard, (multi) =>
+            multi.xrevrange(stream, upperBound(cursor, bucket), "-", "COUNT", limit + 1),
+          ),
+        ),
       );
       const merged = pages
-        .flatMap((entries, bucket) => entries.map(([id, values]) => ({ at: streamPosition(id, bucket), id, values })))
+        .flatMap(([page], bucket) =>
+          (page as Array<[string, string[]]>).map(([id, values]) => ({ at: streamPosition(id, bucket), id, values })),
+        )
         .sort((a, b) => newerFirst(a.at, b.at));
       const events = merged.slice(0, limit).map(({ at, id, values }) => eventOfFields(layout.cursorOf(id, at.bucket), values));
       return { events, next: merged.length > limit ? events.at(-1)!.id : undefined };
@@ -432,7 +457,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
         ]),
       );
       const missing = markers.indexOf(0);
-      if (missing >= 0) throw lost(new StoreLost(layout.markers[missing]!));
+      if (missing >= 0) return failedOn(redis)(new StoreLost(layout.markers[missing]!));
     },
     async close() {
       changeLog.close();
@@ -450,14 +475,19 @@ const CLUSTER_LAYOUT_VERSION = "2";
  * builds before one-slot checks placed token entries by subject and kept no
  * subject copies): read in today's layout, some of them would be missed. An
  * empty Cluster is marked and used, and so is one whose bucket 0 (where the
- * layout's mark is) lost its data: those builds set that bucket up too.
+ * layout's mark is) lost its data, told apart from those builds by the
+ * buckets' markers: theirs are on every bucket in use, or on none.
  */
 async function checkClusterLayout(redis: RedisClient, layout: KeyLayout, guard: <T>(command: Promise<T>) => Promise<T>): Promise<void> {
   const marker = layout.entry("layout", 0);
   const version = await guard(redis.get(marker));
   if (version === CLUSTER_LAYOUT_VERSION) return;
-  const used = await guard(Promise.all([layout.markers[0]!, ...layout.streams, ...layout.indexes].map((key) => redis.exists(key))));
-  if (version !== null || (used[0] === 1 && used.slice(1).some((n) => n > 0))) {
+  const exists = (keys: readonly string[]) => guard(Promise.all(keys.map((key) => redis.exists(key))));
+  const [markers, streams, indexes] = await Promise.all([exists(layout.markers), exists(layout.streams), exists(layout.indexes)]);
+  const used = (bucket: number) => streams[bucket] === 1 || indexes[bucket] === 1;
+  // Builds since index-ready marked bucket 0 along with the others; builds before it marked none.
+  const earlier = markers[0] === 1 ? markers.some((_, bucket) => used(bucket)) : markers.some((n, bucket) => n === 0 && used(bucket));
+  if (version !== null || earlier) {
     redis.disconnect();
     throw new StoreUnavailable(
       `REDIS_CLUSTER_NODES: the Cluster holds revocations in another key layout (${version === null ? "an earlier development build's" : `version ${version}`}); this version reads layout ${CLUSTER_LAYOUT_VERSION}. Start from an empty Cluster (or REDIS_KEY_PREFIX), and revoke again what must stay revoked`,

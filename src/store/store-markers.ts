@@ -1,3 +1,5 @@
+import type { ChainableCommander } from "ioredis";
+import type { RedisClient } from "./redis-topology.js";
 import { StoreUnavailable } from "./revocation-store.js";
 
 /**
@@ -32,4 +34,23 @@ export class StoreLost extends StoreUnavailable {
 export function lostFromReply(err: unknown): StoreLost | undefined {
   const message = err instanceof Error ? err.message : "";
   return message.startsWith(`${LOST_REPLY} `) ? new StoreLost(message.slice(LOST_REPLY.length + 1)) : undefined;
+}
+
+/**
+ * The replies of the commands `read` adds, sent in one MULTI after EXISTS
+ * `marker` (keys of one bucket: one slot on a Cluster), so they come from a
+ * Redis that holds the store's data or not at all ({@link StoreLost}).
+ * `guard` bounds the round trip.
+ */
+export async function readWithMarker(
+  client: RedisClient,
+  marker: string,
+  guard: <T>(command: Promise<T>) => Promise<T>,
+  read: (multi: ChainableCommander) => ChainableCommander,
+): Promise<unknown[]> {
+  const replies = await guard(read(client.multi().exists(marker)).exec());
+  const failed = replies?.find(([err]) => err !== null);
+  if (replies === null || failed !== undefined) throw new StoreUnavailable(`Redis: ${failed?.[0]?.message ?? "transaction aborted"}`);
+  if (replies[0]![1] === 0) throw new StoreLost(marker);
+  return replies.slice(1).map(([, value]) => value);
 }
