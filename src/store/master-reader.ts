@@ -139,25 +139,31 @@ export async function confirmSentinelMaster(redis: Redis, topology: SentinelTopo
     if (address !== undefined) votes.set(`${address.host}:${address.port}`, (votes.get(`${address.host}:${address.port}`) ?? 0) + 1);
   const [leading, count] = [...votes].sort((a, b) => b[1] - a[1])[0] ?? ["none", 0];
   const majority = Math.floor(topology.sentinels.length / 2) + 1;
-  const [host, port] = [leading.slice(0, leading.lastIndexOf(":")), Number(leading.slice(leading.lastIndexOf(":") + 1))];
-  const runIds =
-    count < majority
-      ? undefined
-      : await Promise.all([
-          openMgetConnection({ host, port, ...credentialsOf(redis), ...checkReadOptions(timeoutMs) }).then(
-            (connection) => {
-              connection.close();
-              return connection.serverRunId;
-            },
-            () => undefined,
-          ),
-          redis.info("server").then(runIdOf, () => undefined),
-        ]);
-  if (runIds === undefined || runIds[0] === undefined || runIds[0] !== runIds[1]) {
-    throw new StoreUnavailable(
-      `REDIS_SENTINELS: Redis holds no store for this service yet, and the master reached is not one a majority of the sentinels name (${count} of ${topology.sentinels.length} name ${leading}): not setting a store up there. Start again once the sentinels agree`,
+  const refuse = (why: string) =>
+    new StoreUnavailable(
+      `REDIS_SENTINELS: Redis holds no store for this service yet, and ${why}: not setting a store up there. Start again`,
     );
-  }
+  if (count < majority)
+    throw refuse(`no master is named by a majority of the sentinels (${count} of ${topology.sentinels.length} name ${leading})`);
+  const [host, port] = [leading.slice(0, leading.lastIndexOf(":")), Number(leading.slice(leading.lastIndexOf(":") + 1))];
+  const [masterRunId, reached] = await Promise.all([
+    openMgetConnection({ host, port, ...credentialsOf(redis), ...checkReadOptions(timeoutMs) }).then(
+      (connection) => {
+        connection.close();
+        return connection.serverRunId;
+      },
+      (err: Error) => err,
+    ),
+    redis.info("server").then(runIdOf, (err: Error) => err),
+  ]);
+  if (masterRunId instanceof Error || masterRunId === undefined)
+    throw refuse(`the master they name (${leading}) could not be asked its run_id: ${masterRunId?.message ?? "no run_id"}`);
+  if (reached instanceof Error || reached === undefined)
+    throw refuse(`the server reached could not be asked its run_id: ${reached?.message ?? "no run_id"}`);
+  if (masterRunId !== reached)
+    throw refuse(
+      `the server reached is not the master ${count} of ${topology.sentinels.length} sentinels name (${leading}): a sentinel that missed a failover named it`,
+    );
 }
 
 type SentinelTopology = Extract<RedisTopology, { mode: "sentinel" }>;

@@ -64,12 +64,13 @@ const STREAM_ID = /^([0-9]{1,20})-([0-9]{1,20})$/;
  * score: expiry), and the change scripts' PUBLISH wakes followers. A
  * bucket without its marker fails every read ({@link StoreLost}): an empty
  * index or stream there is lost data, not an empty log. `guard` bounds each
- * call by STORE_TIMEOUT_MS.
+ * call by STORE_TIMEOUT_MS; `failed` sees every failure first (and rethrows it).
  */
 export function redisChangeLog(
   redis: RedisClient,
   layout: KeyLayout,
   guard: <T>(command: Promise<T>) => Promise<T>,
+  failed: (err: unknown) => never,
 ): { log: ChangeLog; close(): void } {
   const client = redis as LogClient;
   client.defineCommand("tbChangesAfter", { numberOfKeys: 2, lua: CHANGES_AFTER });
@@ -82,19 +83,19 @@ export function redisChangeLog(
         layout.streams.map((stream, bucket) =>
           readWithMarker(client, layout.markers[bucket]!, guard, (multi) => multi.xrevrange(stream, "+", "-", "COUNT", 1)),
         ),
-      );
+      ).catch(failed);
       return last.map(([entries]) => (entries as Array<[string, string[]]>)[0]?.[0] ?? "0-0");
     },
     async entries() {
       const now = Date.now();
-      const buckets = await Promise.all(layout.indexes.map((_, bucket) => indexEntries(client, layout, bucket, now, guard)));
+      const buckets = await Promise.all(layout.indexes.map((_, bucket) => indexEntries(client, layout, bucket, now, guard))).catch(failed);
       return buckets.flat();
     },
     async changesAfter(position: LogPosition, limit: number) {
       const perStream = Math.max(1, Math.ceil(limit / layout.streams.length));
       const replies = await guard(
         Promise.all(layout.streams.map((stream, i) => client.tbChangesAfter(stream, layout.markers[i]!, position[i]!, perStream))),
-      );
+      ).catch(failed);
       if (replies.some(([held]) => held === 0)) return "gone";
       const changes: LoggedChange[] = [];
       const next = [...position];
@@ -215,6 +216,8 @@ export interface StoreSetUp {
   confirmMaster(): Promise<void>;
   /** Writes a subject cutoff's copy into `bucket` before that bucket has its marker (a Cluster's COPY, seeding). */
   seedCopy(bucket: number, subjectKey: string, cutoff: string, ttlMs: number): Promise<unknown>;
+  /** Told when a store is set up where markers were missing: what operators should know. */
+  onSetUp(message: string): void;
 }
 
 /**
@@ -259,15 +262,25 @@ export async function setUpStore(
     } while (cursor !== "0");
   }
   const now = Date.now();
+  let seeded = 0;
   for (const bucket of layout.markers.keys()) {
     if (missing.includes(bucket)) continue;
-    for (const [key, entry] of await indexEntries(redis, layout, bucket, now, guard)) {
-      if (entry.issuedBeforeMs === undefined) continue;
-      const ttl = entry.expiresAtMs === undefined ? 0 : Math.ceil(entry.expiresAtMs - now);
-      if (ttl > 0 || entry.expiresAtMs === undefined) {
-        await guard(Promise.all(missing.map((into) => setUp.seedCopy(into, key, String(entry.issuedBeforeMs), ttl))));
-      }
+    const subjects = (await indexEntries(redis, layout, bucket, now, guard)).filter(([, entry]) => entry.issuedBeforeMs !== undefined);
+    for (let i = 0; i < subjects.length; i += SCAN_COUNT) {
+      const seeds = subjects.slice(i, i + SCAN_COUNT).flatMap(([key, entry]) => {
+        const ttl = entry.expiresAtMs === undefined ? 0 : Math.ceil(entry.expiresAtMs - now);
+        return ttl > 0 || entry.expiresAtMs === undefined
+          ? missing.map((into) => setUp.seedCopy(into, key, String(entry.issuedBeforeMs), ttl))
+          : [];
+      });
+      await guard(Promise.all(seeds));
+      seeded += seeds.length;
     }
   }
   await guard(Promise.all(missing.map((bucket) => redis.set(layout.markers[bucket]!, "1"))));
+  setUp.onSetUp(
+    missing.length === layout.buckets
+      ? "Redis held no store for this service: set up a new, empty one (a new deployment; if Redis lost its data instead, every revocation it held is gone: revoke again what must stay revoked)"
+      : `Redis had lost the store's data in ${missing.length} of ${layout.buckets} buckets (${missing.map((bucket) => layout.markers[bucket]).join(", ")}): set them up again, empty, with ${seeded} copies of subject revocations kept in the others; every other revocation made there is gone`,
+  );
 }

@@ -142,20 +142,26 @@ end
 return 1
 `;
 
+/** Deletes a subject cutoff's copy; refused where its bucket's marker is missing. KEYS: the copy, its bucket's marker. */
+const UNCOPY = `
+${requireMarkerLua(2)}return redis.call('DEL', KEYS[1])
+`;
+
 type RevokeReply = [0, string, number] | [1, string];
 type RestoreReply = [0] | [1, string];
 
-/** The scripts above as commands, and DEL, on a client and on a pipeline. */
+/** The scripts above as commands, on a client and on a pipeline. */
 interface ScriptCommands<R> {
   tbRevoke(entry: string, stream: string, index: string, marker: string, ...args: string[]): R;
   tbRestore(entry: string, stream: string, index: string, marker: string, ...args: string[]): R;
   tbCopy(copy: string, marker: string, cutoff: string, ttl: string, seed?: "seed"): R;
-  del(key: string): R;
+  tbUncopy(copy: string, marker: string): R;
 }
 type ScriptedClient = RedisClient & {
   tbRevoke(entry: string, stream: string, index: string, marker: string, ...args: string[]): Promise<RevokeReply>;
   tbRestore(entry: string, stream: string, index: string, marker: string, ...args: string[]): Promise<RestoreReply>;
   tbCopy(copy: string, marker: string, cutoff: string, ttl: string, seed?: "seed"): Promise<number>;
+  tbUncopy(copy: string, marker: string): Promise<number>;
 };
 
 /**
@@ -274,26 +280,25 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
     return replies[0]![1] as R;
   };
 
-  await checkPersistence(redis, options);
-  if (clustered) {
-    await checkClusterLayout(redis, layout, guard).catch((err: unknown) => {
-      writer.disconnect();
-      throw err;
-    });
-  }
   const topology = options.topology;
-  await setUpStore(redis, layout, options.keyPrefix, guard, {
-    confirmMaster: async () => {
-      if (topology.mode === "sentinel") await confirmSentinelMaster(redis as Redis, topology, options.timeoutMs);
-    },
-    seedCopy: (bucket, key, cutoff, ttl) =>
-      redis.tbCopy(layout.subjectCopy(key, bucket), layout.markers[bucket]!, cutoff, String(ttl), "seed"),
-  }).catch((err: unknown) => {
+  let checkReads: ClusterReaders;
+  try {
+    await checkPersistence(redis, options);
+    if (clustered) await checkClusterLayout(redis, layout, guard);
+    await setUpStore(redis, layout, options.keyPrefix, guard, {
+      confirmMaster: async () => {
+        if (topology.mode === "sentinel") await confirmSentinelMaster(redis as Redis, topology, options.timeoutMs);
+      },
+      seedCopy: (bucket, key, cutoff, ttl) =>
+        redis.tbCopy(layout.subjectCopy(key, bucket), layout.markers[bucket]!, cutoff, String(ttl), "seed"),
+      onSetUp: (message) => options.onWarning?.(message),
+    });
+    checkReads = await openCheckReads(redis, options.topology, layout, options.timeoutMs);
+  } catch (err) {
     for (const client of new Set([redis, writer])) client.disconnect();
     throw err;
-  });
-  const checkReads = await openCheckReads(redis, options.topology, layout, options.timeoutMs);
-  const changeLog = redisChangeLog(redis, layout, guard);
+  }
+  const changeLog = redisChangeLog(redis, layout, guard, failedOn(redis));
   const entryOf = (value: string | null, pttl: number, id: EntryId): Entry | undefined =>
     value === null || pttl === -2
       ? undefined
@@ -318,7 +323,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
       allBuckets.map((bucket) =>
         change((commands) =>
           cutoff === undefined
-            ? commands.del(layout.subjectCopy(key, bucket))
+            ? commands.tbUncopy(layout.subjectCopy(key, bucket), layout.markers[bucket]!)
             : commands.tbCopy(layout.subjectCopy(key, bucket), layout.markers[bucket]!, cutoff, String(ttl)),
         ),
       ),
@@ -435,7 +440,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Revoca
             multi.xrevrange(stream, upperBound(cursor, bucket), "-", "COUNT", limit + 1),
           ),
         ),
-      );
+      ).catch(failedOn(redis));
       const merged = pages
         .flatMap(([page], bucket) =>
           (page as Array<[string, string[]]>).map(([id, values]) => ({ at: streamPosition(id, bucket), id, values })),
@@ -487,8 +492,8 @@ async function checkClusterLayout(redis: RedisClient, layout: KeyLayout, guard: 
   const used = (bucket: number) => streams[bucket] === 1 || indexes[bucket] === 1;
   // Builds since index-ready marked bucket 0 along with the others; builds before it marked none.
   const earlier = markers[0] === 1 ? markers.some((_, bucket) => used(bucket)) : markers.some((n, bucket) => n === 0 && used(bucket));
-  if (version !== null || earlier) {
-    redis.disconnect();
+  // Another instance starting beside this one may have just marked it.
+  if ((version !== null || earlier) && (await guard(redis.get(marker))) !== CLUSTER_LAYOUT_VERSION) {
     throw new StoreUnavailable(
       `REDIS_CLUSTER_NODES: the Cluster holds revocations in another key layout (${version === null ? "an earlier development build's" : `version ${version}`}); this version reads layout ${CLUSTER_LAYOUT_VERSION}. Start from an empty Cluster (or REDIS_KEY_PREFIX), and revoke again what must stay revoked`,
     );
@@ -502,6 +507,7 @@ async function connectScripted(options: RedisStoreOptions): Promise<ScriptedClie
   client.defineCommand("tbRevoke", { numberOfKeys: 4, lua: REVOKE });
   client.defineCommand("tbRestore", { numberOfKeys: 4, lua: RESTORE });
   client.defineCommand("tbCopy", { numberOfKeys: 2, lua: COPY });
+  client.defineCommand("tbUncopy", { numberOfKeys: 2, lua: UNCOPY });
   return client;
 }
 
@@ -518,7 +524,6 @@ async function checkPersistence(redis: RedisClient, options: RedisStoreOptions):
       ? "Redis keeps nothing on disk (appendonly no, no RDB snapshots): a Redis restart forgets every revocation"
       : "cannot tell whether Redis persists (CONFIG GET is not allowed): make sure it does (appendonly yes)";
   if (options.requirePersistence === true && persistence === "off") {
-    redis.disconnect();
     throw new StoreUnavailable(`${what}. Turn on appendonly (appendfsync always to lose nothing), or set REDIS_REQUIRE_PERSISTENCE=false`);
   }
   options.onWarning?.(what);
