@@ -76,7 +76,12 @@ describe("JWS signature verification", () => {
     fc.assert(
       fc.property(
         fc.constantFrom(...algorithms),
-        fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.oneof(fc.string(), fc.integer(), fc.boolean()), { maxKeys: 4 }),
+        // Not the time claims: jsonwebtoken.sign throws on a non-numeric exp, nbf or iat before there is a token to compare.
+        fc.dictionary(
+          fc.stringMatching(/^[a-z]{1,8}$/).filter((name) => !["exp", "nbf", "iat"].includes(name)),
+          fc.oneof(fc.string(), fc.integer(), fc.boolean()),
+          { maxKeys: 4 },
+        ),
         fc.integer({ min: 0, max: 2 }),
         fc.nat(),
         base64url,
