@@ -564,9 +564,9 @@ describe("Redis specifics", () => {
   });
 });
 
-/** A store of a describe block's own on `topology`: 1 s deadlines, 1000 events kept. */
-const specStore = (topology: RedisTopology, keyPrefix: string) =>
-  openRedisStore({ topology, keyPrefix, timeoutMs: 1000, historyMaxEvents: 1000 });
+/** A store of a describe block's own on `topology`: 1 s deadlines, 1000 events kept; its warnings pushed to `warnings`. */
+const specStore = (topology: RedisTopology, keyPrefix: string, warnings: string[] = []) =>
+  openRedisStore({ topology, keyPrefix, timeoutMs: 1000, historyMaxEvents: 1000, onWarning: (message) => warnings.push(message) });
 
 /** The error of a call that finds the store's data gone where `marker` should be. */
 const lostAt = (marker: string) =>
@@ -612,8 +612,9 @@ describe("A Redis that lost the store's data", () => {
       expect(await server.command("KEYS", "lost:*")).toEqual(["lost:ready-probe"]); // the refused writes wrote nothing
 
       // A service started on it now takes it for a new, empty store: what the revocation said is gone.
-      const restarted = await specStore(topology, "lost:");
-      await restarted.close();
+      const warnings: string[] = [];
+      await (await specStore(topology, "lost:", warnings)).close();
+      expect(warnings).toContainEqual(expect.stringMatching(/^Redis held no store for this service: set up a new, empty one/));
       expect(await verdictOf(store, token)).toBe("not revoked");
       await store.revoke(jti, revokeFor());
       expect(await verdictOf(store, token)).toBe("jti");
@@ -730,9 +731,19 @@ describe("Redis Cluster specifics", () => {
     await expect(store.revoke(checkOn(true).jti, revokeFor())).rejects.toThrow(anyLost);
     await expect(store.ping()).rejects.toThrow(anyLost);
     // A service started now sets the store up again, empty where the data was lost.
-    await (
-      await specStore({ mode: "cluster", nodes: own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })), tls: false }, "spec:")
-    ).close();
+    const warnings: string[] = [];
+    const nodes = own.nodes.map((n) => ({ host: "127.0.0.1", port: n.port }));
+    await (await specStore({ mode: "cluster", nodes, tls: false }, "spec:", warnings)).close();
+    const lostBuckets = onVictim.filter(Boolean).length;
+    // This subject's copy into each lost bucket, and those of subjects the tests before left revoked.
+    const setUp = warnings
+      .map((line) =>
+        new RegExp(
+          `^Redis had lost the store's data in ${lostBuckets} of 16 buckets .*: set them up again, empty, with (\\d+) copies`,
+        ).exec(line),
+      )
+      .find((match) => match !== null);
+    expect(Number(setUp?.[1]), warnings.join("\n")).toBeGreaterThanOrEqual(lostBuckets);
     expect([await verdictOf(store, lostOne.keys), await verdictOf(store, keptOne.keys)]).toEqual(["not revoked", "jti"]);
     // The subject's revocation was kept elsewhere: set up again, the victim's buckets have its copy back.
     expect(await verdictOf(store, subjectsKeys)).toBe("subject");
