@@ -2,6 +2,7 @@
  * Entry point: environment -> config -> keys, store, service -> one port.
  * Stops gracefully on SIGTERM/SIGINT.
  */
+import "./supported-node.js"; // first: on an unsupported Node it stops before anything else loads
 import cluster from "node:cluster";
 import { startApp } from "./app.js";
 import { runPrimary } from "./cluster.js";
